@@ -1,0 +1,141 @@
+//! The application: its shared state, how it is assembled from the
+//! configuration, and how it serves until told to stop.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::auth::keys::{self, KeyError, KeyRing};
+use crate::auth::{HashError, PasswordHasher, TokenService};
+use crate::config::Config;
+use crate::domain::PasswordPolicy;
+use crate::store::{Store, StoreError};
+
+pub struct App {
+    pub config: Config,
+    pub store: Store,
+    pub hasher: PasswordHasher,
+    pub tokens: TokenService,
+    pub password_policy: PasswordPolicy,
+}
+
+/// Cheap to clone; every handler gets one.
+#[derive(Clone)]
+pub struct AppState(Arc<App>);
+
+impl Deref for AppState {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("database: {0}")]
+    Database(#[from] StoreError),
+    #[error("signing keys: {0}")]
+    Keys(#[from] KeyError),
+    #[error("password hashing: {0}")]
+    Hashing(#[from] HashError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+}
+
+/// Opens the database and applies pending migrations; every command starts
+/// here.
+pub async fn open_store(config: &Config) -> Result<Store, StartupError> {
+    let store = Store::open(&config.database_url)?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+pub async fn build(config: Config) -> Result<AppState, StartupError> {
+    let store = open_store(&config).await?;
+    let keys = KeyRing::load(&config, &store).await?;
+    let hasher = PasswordHasher::new(
+        config.argon2,
+        config.max_concurrent_hashes,
+        config.hash_queue_timeout,
+    )
+    .await?;
+    Ok(AppState(Arc::new(App {
+        tokens: TokenService::new(&config, keys),
+        password_policy: PasswordPolicy {
+            min_length: config.password_min_length,
+        },
+        hasher,
+        store,
+        config,
+    })))
+}
+
+/// Binds the configured address.
+pub async fn listen(config: &Config) -> Result<TcpListener, StartupError> {
+    TcpListener::bind(config.bind_addr)
+        .await
+        .map_err(|source| StartupError::Listen {
+            addr: config.bind_addr,
+            source,
+        })
+}
+
+/// Serves on `listener` until `shutdown` resolves, then lets in-flight
+/// requests finish. Taking the listener and the signal as arguments lets
+/// tests run the real server on port 0 and stop it at will.
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let maintenance = tokio::spawn(reload_keys_periodically(state.clone()));
+    let router = crate::http::router(state.clone());
+    let result = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    maintenance.abort();
+    state.store.close().await;
+    result
+}
+
+/// Picks up keys rotated by `gatehouse keys rotate` or another instance.
+async fn reload_keys_periodically(state: AppState) {
+    let mut tick = tokio::time::interval(keys::RELOAD_INTERVAL);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if let Err(e) = state.tokens.reload(&state.config, &state.store).await {
+            tracing::warn!(cause = %e, "could not reload signing keys; keeping the current ones");
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down; finishing requests in flight");
+}

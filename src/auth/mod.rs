@@ -1,0 +1,10 @@
+//! Cryptography: password hashing and access tokens. Nothing here knows
+//! about HTTP or SQL.
+
+pub mod keys;
+pub mod password;
+pub mod tokens;
+
+pub use keys::KeyRing;
+pub use password::{HashError, PasswordHasher};
+pub use tokens::{AccessClaims, IssuedToken, TokenError, TokenService};

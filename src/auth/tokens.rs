@@ -1,0 +1,142 @@
+//! Access tokens: JWTs with `typ: at+jwt` and a `kid`, checked strictly.
+//! The [`Validation`] is built once from the configuration with the exact
+//! algorithm, issuer, audience, required claims and leeway; nothing about a
+//! token is trusted before its signature is.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Header, Validation};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::keys::{self, KeyRing};
+use crate::config::Config;
+use crate::domain::{Role, User};
+use crate::store::Store;
+
+/// Clock skew tolerated on `exp` and `nbf`. Small on purpose: instances
+/// share one clock source, and the contract allows at most 30 s.
+pub const LEEWAY_SECONDS: u64 = 5;
+
+/// The claims of an access token. Every field is required: a token missing
+/// any of them does not deserialise and is refused.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: Uuid,
+    pub exp: u64,
+    pub iat: u64,
+    pub nbf: u64,
+    pub jti: Uuid,
+    pub sid: Uuid,
+    pub role: Role,
+    pub preferred_username: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("invalid token")]
+    Invalid,
+    #[error("token expired")]
+    Expired,
+}
+
+pub struct IssuedToken {
+    pub token: String,
+    pub expires_in: u64,
+}
+
+pub struct TokenService {
+    keys: RwLock<Arc<KeyRing>>,
+    validation: Validation,
+    issuer: String,
+    audience: String,
+    ttl: Duration,
+}
+
+impl TokenService {
+    pub fn new(config: &Config, keys: KeyRing) -> Self {
+        let mut validation = Validation::new(keys.algorithm());
+        validation.set_issuer(&[&config.jwt_issuer]);
+        validation.set_audience(&[&config.jwt_audience]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.validate_aud = true;
+        validation.leeway = LEEWAY_SECONDS;
+        Self {
+            keys: RwLock::new(Arc::new(keys)),
+            validation,
+            issuer: config.jwt_issuer.clone(),
+            audience: config.jwt_audience.clone(),
+            ttl: config.access_token_ttl,
+        }
+    }
+
+    pub fn key_ring(&self) -> Arc<KeyRing> {
+        self.keys.read().expect("key ring lock").clone()
+    }
+
+    /// Rereads the keys from the database (picking up a rotation).
+    pub async fn reload(&self, config: &Config, store: &Store) -> Result<(), keys::KeyError> {
+        let ring = KeyRing::load(config, store).await?;
+        *self.keys.write().expect("key ring lock") = Arc::new(ring);
+        Ok(())
+    }
+
+    /// Signs an access token for `user` in session `session_id`.
+    pub fn issue(&self, user: &User, session_id: Uuid) -> IssuedToken {
+        let ring = self.key_ring();
+        let (kid, key) = ring.signing();
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims = AccessClaims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: user.id,
+            exp: now + self.ttl.as_secs(),
+            iat: now,
+            nbf: now,
+            jti: Uuid::now_v7(),
+            sid: session_id,
+            role: user.role,
+            preferred_username: user.username.clone(),
+        };
+        let mut header = Header::new(ring.algorithm());
+        header.typ = Some("at+jwt".to_owned());
+        header.kid = Some(kid.to_owned());
+        let token = jsonwebtoken::encode(&header, &claims, key).expect("signing with a loaded key");
+        IssuedToken {
+            token,
+            expires_in: self.ttl.as_secs(),
+        }
+    }
+
+    /// Checks signature, algorithm, `typ`, `kid`, `iss`, `aud`, `exp` and
+    /// `nbf`, and returns the claims of a genuine, current access token.
+    pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
+        let ring = self.key_ring();
+        if header.alg != ring.algorithm() || !is_access_token_type(header.typ.as_deref()) {
+            return Err(TokenError::Invalid);
+        }
+        let kid = header.kid.ok_or(TokenError::Invalid)?;
+        let now = jsonwebtoken::get_current_timestamp() as i64;
+        let key = ring.verifying_key(&kid, now).ok_or(TokenError::Invalid)?;
+        match jsonwebtoken::decode::<AccessClaims>(token, key, &self.validation) {
+            Ok(data) => Ok(data.claims),
+            Err(e) if *e.kind() == ErrorKind::ExpiredSignature => Err(TokenError::Expired),
+            Err(_) => Err(TokenError::Invalid),
+        }
+    }
+}
+
+/// RFC 9068: access tokens say `at+jwt`; the full media type is allowed too.
+/// Refresh tokens are opaque, and any other JWT type is refused here.
+fn is_access_token_type(typ: Option<&str>) -> bool {
+    typ.is_some_and(|t| {
+        t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
+    })
+}

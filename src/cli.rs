@@ -1,0 +1,150 @@
+//! The command line: `serve` (the default), `migrate`, `user create` and
+//! `keys rotate`. Every command applies pending migrations first.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::accounts::{self, Granting, Registration};
+use crate::app;
+use crate::auth::keys;
+use crate::config::Config;
+use crate::error::ApiError;
+
+#[derive(Debug, Parser)]
+#[command(name = "gatehouse", version, about = "User-authentication API server")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (the default when no command is given).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage token signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create an account. The password is read from GATEHOUSE_PASSWORD, or
+    /// asked for at the terminal.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        /// `user` or `admin`.
+        #[arg(long, default_value = "user")]
+        role: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Start signing with a new key; the old one keeps verifying until the
+    /// tokens it signed have expired.
+    Rotate,
+}
+
+pub async fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => return fail(format_args!("configuration error: {e}")),
+    };
+    if let Err(e) = crate::telemetry::init(config.log_format, &config.log_filter) {
+        return fail(format_args!("configuration error: {e}"));
+    }
+    let outcome = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Migrate => app::open_store(&config)
+            .await
+            .map(|_| println!("migrations applied"))
+            .map_err(|e| e.to_string()),
+        Command::User(UserCommand::Create { username, email, name, role }) => {
+            create_user(config, username, email, name, role).await
+        }
+        Command::Keys(KeysCommand::Rotate) => rotate_keys(config).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => fail(format_args!("{message}")),
+    }
+}
+
+fn fail(message: std::fmt::Arguments) -> ExitCode {
+    eprintln!("gatehouse: {message}");
+    ExitCode::FAILURE
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    let listener = app::listen(&config).await.map_err(|e| e.to_string())?;
+    let state = app::build(config).await.map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(%addr, database = state.store.dialect().name(), "gatehouse listening");
+    app::serve(state, listener, app::shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn create_user(
+    config: Config,
+    username: String,
+    email: Option<String>,
+    name: Option<String>,
+    role: String,
+) -> Result<(), String> {
+    let password = match std::env::var("GATEHOUSE_PASSWORD") {
+        Ok(password) if !password.is_empty() => password,
+        _ => prompt_password()?,
+    };
+    let state = app::build(config).await.map_err(|e| e.to_string())?;
+    let registration = Registration {
+        username: Some(username),
+        password: Some(password),
+        email,
+        name,
+        role: Some(role),
+    };
+    match accounts::register(&state, registration, Granting::AnyRole).await {
+        Ok(user) => {
+            println!("created {} ({}) with role {}", user.username, user.id, user.role.as_str());
+            Ok(())
+        }
+        Err(ApiError::Validation(errors)) => Err(errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; ")),
+        Err(e @ (ApiError::UsernameTaken | ApiError::EmailTaken)) => Err(e.to_string()),
+        Err(e) => Err(format!("could not create the user: {e}")),
+    }
+}
+
+fn prompt_password() -> Result<String, String> {
+    let first = rpassword::prompt_password("Password: ")
+        .map_err(|e| format!("cannot read a password (set GATEHOUSE_PASSWORD instead): {e}"))?;
+    let second = rpassword::prompt_password("Repeat password: ")
+        .map_err(|e| format!("cannot read a password: {e}"))?;
+    if first != second {
+        return Err("the passwords do not match".into());
+    }
+    Ok(first)
+}
+
+async fn rotate_keys(config: Config) -> Result<(), String> {
+    let store = app::open_store(&config).await.map_err(|e| e.to_string())?;
+    let kid = keys::rotate(&config, &store).await.map_err(|e| e.to_string())?;
+    println!("new signing key {kid}; the previous key verifies until its tokens expire");
+    Ok(())
+}

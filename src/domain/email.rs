@@ -1,0 +1,80 @@
+use unicode_normalization::UnicodeNormalization;
+use validator::ValidateEmail;
+
+use super::{FieldError, reject_control_characters};
+
+/// An email address with valid syntax, at most 254 characters. Uniqueness and
+/// login ignore case, through [`Email::key`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+const MAX: usize = 254;
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        const FIELD: &str = "email";
+        reject_control_characters(FIELD, raw)?;
+        if raw.chars().count() > MAX {
+            return Err(FieldError::new(
+                FIELD,
+                "too_long",
+                format!("Email must be at most {MAX} characters."),
+            ));
+        }
+        if !raw.validate_email() {
+            return Err(FieldError::new(
+                FIELD,
+                "invalid_email",
+                "Email is not a valid address.",
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn key(&self) -> String {
+        email_key(&self.0)
+    }
+
+    /// The part before the `@`, which a password must not contain.
+    pub fn local_part(&self) -> &str {
+        self.0.rsplit_once('@').map_or(&self.0, |(local, _)| local)
+    }
+}
+
+/// The case-folded form of an address, for lookups of possibly invalid input.
+pub fn email_key(raw: &str) -> String {
+    raw.nfkc().collect::<String>().to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn case_variants_share_a_key() {
+        let a = Email::parse("Alice@Example.COM").unwrap();
+        assert_eq!(a.key(), "alice@example.com");
+        assert_eq!(a.as_str(), "Alice@Example.COM");
+        assert_eq!(a.local_part(), "Alice");
+    }
+
+    #[test]
+    fn bad_syntax_and_length_are_refused() {
+        assert_eq!(Email::parse("not-an-email").unwrap_err().code, "invalid_email");
+        assert_eq!(Email::parse(" a@b.co").unwrap_err().code, "invalid_email");
+        // Labels stay under DNS's 63-character limit; only the total varies.
+        let address = |total: usize| {
+            let mut domain = format!("{}.{}.", "b".repeat(60), "c".repeat(60));
+            let last = total - 64 - 1 - domain.len() - 4;
+            domain.push_str(&"d".repeat(last));
+            format!("{}@{domain}.com", "a".repeat(64))
+        };
+        assert_eq!(address(MAX).len(), MAX);
+        assert!(Email::parse(&address(MAX)).is_ok());
+        assert_eq!(Email::parse(&address(MAX + 1)).unwrap_err().code, "too_long");
+    }
+}

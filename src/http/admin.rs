@@ -1,0 +1,109 @@
+//! Administration of users; every route needs the `admin` role.
+
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use unicode_normalization::UnicodeNormalization;
+use uuid::Uuid;
+
+use super::extract::AdminUser;
+use super::views::UserView;
+use crate::app::AppState;
+use crate::domain::reject_control_characters;
+use crate::error::{ApiError, Result};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/admin/users", get(list_users))
+}
+
+/// Page sizes callers may ask for, and the one they get by default.
+const LIMITS: std::ops::RangeInclusive<u32> = 1..=100;
+const DEFAULT_LIMIT: u32 = 50;
+
+#[derive(Serialize)]
+struct UserList {
+    users: Vec<UserView>,
+    next_cursor: Option<String>,
+}
+
+async fn list_users(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Result<Json<UserList>> {
+    let page = PageRequest::parse(&params)?;
+    let prefix = params
+        .iter()
+        .find(|(k, _)| k == "q")
+        .map(|(_, q)| {
+            reject_control_characters("q", q)
+                .map_err(|e| ApiError::bad_field(e.code, "q", e.message))?;
+            Ok::<_, ApiError>(q.nfkc().collect::<String>().to_lowercase())
+        })
+        .transpose()?
+        .filter(|q| !q.is_empty());
+    let found = state
+        .store
+        .list_users(page.after, page.limit, prefix.as_deref())
+        .await?;
+    Ok(Json(UserList {
+        users: found.users.iter().map(UserView::from).collect(),
+        next_cursor: found.next_after.map(encode_cursor),
+    }))
+}
+
+/// `limit` and `cursor`, as every keyset-paginated list takes them.
+pub struct PageRequest {
+    pub limit: u32,
+    pub after: Option<Uuid>,
+}
+
+impl PageRequest {
+    pub fn parse(params: &[(String, String)]) -> Result<Self> {
+        let value = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        let limit = match value("limit") {
+            None => DEFAULT_LIMIT,
+            Some(raw) => raw.parse().ok().filter(|n| LIMITS.contains(n)).ok_or_else(|| {
+                ApiError::bad_field(
+                    "invalid_limit",
+                    "limit",
+                    format!("limit must be a whole number from {} to {}.", LIMITS.start(), LIMITS.end()),
+                )
+            })?,
+        };
+        let after = value("cursor")
+            .map(|raw| {
+                decode_cursor(raw).ok_or_else(|| {
+                    ApiError::bad_field("invalid_cursor", "cursor", "cursor is not one this server issued.")
+                })
+            })
+            .transpose()?;
+        Ok(Self { limit, after })
+    }
+}
+
+/// Cursors are opaque to clients: the last id of a page, encoded.
+fn encode_cursor(id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(id.as_bytes())
+}
+
+fn decode_cursor(raw: &str) -> Option<Uuid> {
+    let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
+    Uuid::from_slice(&bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        let id = Uuid::now_v7();
+        assert_eq!(decode_cursor(&encode_cursor(id)), Some(id));
+        assert_eq!(decode_cursor("not a cursor"), None);
+        assert_eq!(decode_cursor("AAAA"), None);
+    }
+}

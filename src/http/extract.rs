@@ -1,0 +1,264 @@
+//! Extractors that turn a request into trusted values or into the exact
+//! error the contract names: [`StrictJson`] for bodies, [`AuthUser`],
+//! [`AdminUser`] and [`MaybeAuthUser`] for the caller.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use serde_json::error::Category;
+
+use crate::app::AppState;
+use crate::auth::{AccessClaims, TokenError};
+use crate::domain::{Role, User};
+use crate::error::ApiError;
+
+/// Request bodies larger than this are refused with 413.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// A JSON object body, read strictly: `Content-Type: application/json` or
+/// 415, at most 64 KiB or 413, and anything the target type does not expect
+/// (an unknown or repeated field, a wrong type, a non-object) is a 400 that
+/// names the field. Target types use `#[serde(deny_unknown_fields)]`.
+pub struct StrictJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for StrictJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _state: &S) -> Result<Self, ApiError> {
+        if !is_json_content_type(request.headers().get(CONTENT_TYPE)) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let declared = request
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > BODY_LIMIT) {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        let body = axum::body::to_bytes(request.into_body(), BODY_LIMIT)
+            .await
+            .map_err(|_| ApiError::PayloadTooLarge)?;
+        parse_object(&body).map(StrictJson)
+    }
+}
+
+/// `application/json`, in any case, with or without parameters.
+fn is_json_content_type(value: Option<&axum::http::HeaderValue>) -> bool {
+    let Some(value) = value.and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/json")
+}
+
+fn parse_object<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    match first {
+        None => return Err(ApiError::bad_request("malformed_json", "The request body is empty.")),
+        Some(b'{') => {}
+        Some(_) if serde_json::from_slice::<serde_json::Value>(body).is_ok() => {
+            return Err(ApiError::bad_request(
+                "not_an_object",
+                "The request body must be a JSON object.",
+            ));
+        }
+        Some(_) => return Err(malformed()),
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(describe)?;
+    deserializer.end().map_err(|_| malformed())?;
+    Ok(value)
+}
+
+fn malformed() -> ApiError {
+    ApiError::bad_request("malformed_json", "The request body is not valid JSON.")
+}
+
+/// Names the offending field without echoing its value: a password sent as
+/// a number must not come back in the error.
+fn describe(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    if error.inner().classify() != Category::Data {
+        return malformed();
+    }
+    let message = error.inner().to_string();
+    let path = error.path().to_string();
+    if let Some(field) = quoted_name(&message, "unknown field `") {
+        return ApiError::bad_field(
+            "unknown_field",
+            join(&path, field),
+            format!("Unknown field `{field}`."),
+        );
+    }
+    if let Some(field) = quoted_name(&message, "duplicate field `") {
+        return ApiError::bad_field(
+            "duplicate_field",
+            join(&path, field),
+            format!("Field `{field}` is given more than once."),
+        );
+    }
+    ApiError::bad_field(
+        "invalid_type",
+        path.clone(),
+        format!("Field `{path}` has the wrong JSON type."),
+    )
+}
+
+fn quoted_name<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {
+    let rest = message.strip_prefix(prefix)?;
+    rest.split_once('`').map(|(name, _)| name)
+}
+
+/// serde_path_to_error's path already ends at an unknown or repeated key;
+/// at the top level it may be empty, and then the key name is the path.
+fn join(path: &str, field: &str) -> String {
+    if path.is_empty() || path == "." {
+        field.to_owned()
+    } else {
+        path.to_owned()
+    }
+}
+
+/// The authenticated caller, checked against the database on every request
+/// so a deleted or disabled user's token stops working at once.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub user: User,
+    pub claims: AccessClaims,
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer_token(parts)?.ok_or(ApiError::MissingToken)?;
+        let claims = state.tokens.verify(token).map_err(|e| match e {
+            TokenError::Expired => ApiError::TokenExpired,
+            TokenError::Invalid => ApiError::InvalidToken,
+        })?;
+        // A database outage surfaces as 503 here, never as a 401 that would
+        // make a client throw its tokens away.
+        let user = state
+            .store
+            .user_by_id(claims.sub)
+            .await?
+            .ok_or(ApiError::InvalidToken)?;
+        // A token minted before a role change speaks for a role the user no
+        // longer has.
+        if user.disabled || user.role != claims.role {
+            return Err(ApiError::InvalidToken);
+        }
+        Ok(Self { user, claims })
+    }
+}
+
+/// The bearer token, if the request has one. Only the `Authorization`
+/// header is read; its scheme is case-insensitive. A header with another
+/// scheme is no bearer credential at all.
+fn bearer_token(parts: &Parts) -> Result<Option<&str>, ApiError> {
+    let Some(value) = parts.headers.get(AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value.to_str().map_err(|_| ApiError::InvalidToken)?;
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(None);
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(ApiError::InvalidToken);
+    }
+    Ok(Some(token))
+}
+
+/// An authenticated caller whose role is `admin`; others get 403.
+pub struct AdminUser(pub AuthUser);
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = AuthUser::from_request_parts(parts, state).await?;
+        if caller.user.role != Role::Admin {
+            return Err(ApiError::InsufficientRole);
+        }
+        Ok(Self(caller))
+    }
+}
+
+/// The caller when a token is sent, `None` when none is. A token that is
+/// sent must be valid: an expired one is an error, not an anonymous caller.
+/// `Option<AuthUser>` would silently swallow that error.
+pub struct MaybeAuthUser(pub Option<AuthUser>);
+
+impl FromRequestParts<AppState> for MaybeAuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if bearer_token(parts)?.is_none() {
+            return Ok(Self(None));
+        }
+        AuthUser::from_request_parts(parts, state).await.map(|u| Self(Some(u)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        username: Option<String>,
+        password: Option<String>,
+    }
+
+    fn code(raw: &str) -> (String, Option<String>) {
+        match parse_object::<Body>(&Bytes::copy_from_slice(raw.as_bytes())) {
+            Ok(_) => ("ok".into(), None),
+            Err(ApiError::BadRequest { code, errors, .. }) => {
+                (code.into(), errors.first().map(|e| e.field.clone()))
+            }
+            Err(other) => (format!("{other:?}"), None),
+        }
+    }
+
+    #[test]
+    fn bodies_are_read_strictly() {
+        assert_eq!(code(r#"{"username":"a"}"#).0, "ok");
+        assert_eq!(code(r#"{"username":"a""#).0, "malformed_json");
+        assert_eq!(code("").0, "malformed_json");
+        assert_eq!(code("[1]").0, "not_an_object");
+        assert_eq!(code(r#"{"username":"a"} x"#).0, "malformed_json");
+        assert_eq!(code(r#"{"role":"admin"}"#), ("unknown_field".into(), Some("role".into())));
+        assert_eq!(
+            code(r#"{"username":"a","username":"b"}"#),
+            ("duplicate_field".into(), Some("username".into()))
+        );
+        assert_eq!(code(r#"{"password":12345678}"#), ("invalid_type".into(), Some("password".into())));
+    }
+
+    #[test]
+    fn a_wrong_type_does_not_echo_the_value() {
+        let err = parse_object::<Body>(&Bytes::from_static(br#"{"password":98765432}"#)).unwrap_err();
+        assert!(!format!("{:?}", err).contains("98765432"));
+    }
+
+    #[test]
+    fn json_content_types_are_recognised() {
+        let ok = |v: &'static str| is_json_content_type(Some(&HeaderValue::from_static(v)));
+        assert!(ok("application/json"));
+        assert!(ok("Application/JSON; charset=utf-8"));
+        assert!(!ok("text/plain"));
+        assert!(!ok("application/jsonx"));
+        assert!(!is_json_content_type(None));
+    }
+}

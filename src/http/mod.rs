@@ -1,0 +1,111 @@
+//! The HTTP surface: one module per resource, each with its own `router()`,
+//! assembled here with every cross-cutting layer in one place.
+
+pub mod admin;
+pub mod auth;
+pub mod extract;
+pub mod health;
+pub mod me;
+pub mod problem;
+pub mod request_id;
+pub mod views;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::header::{self, HeaderValue};
+use axum::http::{Method, Request, StatusCode};
+use axum::middleware::from_fn;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::app::AppState;
+use crate::config::CorsOrigins;
+use crate::error::ApiError;
+use request_id::{MakeUuidV7, X_REQUEST_ID};
+
+/// The longest any request may take before it is answered with 503. Every
+/// wait inside is bounded more tightly (database acquire, hashing queue);
+/// this is the backstop that guarantees no client ever hangs.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub fn router(state: AppState) -> Router {
+    let cors = cors_layer(&state.config.cors_allowed_origins);
+    // Layers are listed innermost first: each `.layer` wraps all above it.
+    let mut router = Router::new()
+        .merge(auth::router())
+        .merge(me::router())
+        .merge(admin::router())
+        .merge(health::router())
+        .fallback(|| async { ApiError::NotFound })
+        .with_state(state)
+        .layer(RequestBodyLimitLayer::new(extract::BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(from_fn(problem::normalise_errors))
+        .layer(from_fn(request_id::scope));
+    if let Some(cors) = cors {
+        router = router.layer(cors);
+    }
+    router
+        // Responses carry tokens and personal data; nothing should cache them.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(PropagateRequestIdLayer::new(X_REQUEST_ID.clone()))
+        .layer(SetRequestIdLayer::new(X_REQUEST_ID.clone(), MakeUuidV7))
+        .layer(from_fn(request_id::discard_unacceptable))
+}
+
+/// The span every log line of a request is recorded in. Only the path is
+/// logged, never the query string, which a careless client may fill with
+/// secrets.
+fn request_span<B>(request: &Request<B>) -> tracing::Span {
+    let id = request
+        .headers()
+        .get(&X_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %request.method(),
+        path = %request.uri().path(),
+    )
+}
+
+fn cors_layer(origins: &CorsOrigins) -> Option<CorsLayer> {
+    let allow_origin = match origins {
+        CorsOrigins::None => return None,
+        CorsOrigins::Any => AllowOrigin::any(),
+        CorsOrigins::List(list) => AllowOrigin::list(
+            list.iter()
+                .map(|o| HeaderValue::from_str(o).expect("origins are validated at start-up")),
+        ),
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow_origin)
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, X_REQUEST_ID.clone()])
+            .expose_headers([X_REQUEST_ID.clone(), header::RETRY_AFTER, header::WWW_AUTHENTICATE])
+            .max_age(Duration::from_secs(600)),
+    )
+}

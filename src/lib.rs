@@ -1,0 +1,13 @@
+//! gatehouse: a user-authentication API server. The binary is a thin shell
+//! around this library so the integration tests drive exactly what ships.
+
+pub mod accounts;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod store;
+pub mod telemetry;

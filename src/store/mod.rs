@@ -1,0 +1,252 @@
+//! Persistence. [`Store`] is the only place SQL lives; handlers call its
+//! methods and never see a query, and it never sees HTTP.
+//!
+//! It wraps one of two pools. Both databases speak `?` placeholders and most
+//! statements are the same text, so each method is written once and run on
+//! whichever pool is configured (see [`on_pool!`]); where the dialects part
+//! (transaction start, row locks, DDL), the difference is spelled out in
+//! [`Dialect`] or in the per-database migrations. Two copies of every query
+//! would drift apart; this keeps one.
+
+mod keys;
+mod users;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+
+pub use keys::StoredKey;
+pub use users::{LoginColumn, NewUser, ProfileChanges, UserPage};
+
+use crate::config::DatabaseUrl;
+
+/// How long a request waits for a database connection before it is told
+/// 503. SQLx's default of 30 s would look like a hang to every client.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+static MYSQL_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/mysql");
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    backend: Backend,
+}
+
+#[derive(Clone, Debug)]
+enum Backend {
+    MySql(MySqlPool),
+    Sqlite(SqlitePool),
+}
+
+/// The statements that differ between the two databases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    MySql,
+    Sqlite,
+}
+
+impl Dialect {
+    /// Opens a transaction that will write. SQLite must take its write lock
+    /// up front: a deferred transaction that reads and then writes can fail
+    /// to upgrade when another writer got in between.
+    fn begin_write(self) -> &'static str {
+        match self {
+            Dialect::MySql => "BEGIN",
+            Dialect::Sqlite => "BEGIN IMMEDIATE",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::MySql => "mysql",
+            Dialect::Sqlite => "sqlite",
+        }
+    }
+
+    /// Row locking for read-then-write checks. SQLite has no row locks; its
+    /// `BEGIN IMMEDIATE` already serialises writers.
+    fn for_update(self) -> &'static str {
+        match self {
+            Dialect::MySql => " FOR UPDATE",
+            Dialect::Sqlite => "",
+        }
+    }
+}
+
+/// Runs `$body` with `$pool` bound to whichever pool the store holds. The
+/// body is compiled once per database, so each gets its own type checking.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::MySql($pool) => $body,
+            $crate::store::Backend::Sqlite($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or is too busy: worth retrying.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("username taken")]
+    UsernameTaken,
+    #[error("email taken")]
+    EmailTaken,
+    #[error("would leave no enabled admin")]
+    LastAdmin,
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Other(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// MySQL/MariaDB errors that mean "the server is going away or overloaded",
+/// not "your statement is wrong": lock wait timeout, deadlock, too many
+/// connections, server shutdown, lost connection.
+const MYSQL_TRANSIENT: &[&str] = &["1205", "1213", "1040", "1053", "2006", "2013"];
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        use sqlx::Error::*;
+        match &e {
+            PoolTimedOut | PoolClosed | Io(_) | Tls(_) | Protocol(_) | WorkerCrashed => {
+                StoreError::Unavailable(e.to_string())
+            }
+            Database(db) if db.is_unique_violation() => {
+                let index = violated_index(db.message());
+                if index.contains("email_key") {
+                    StoreError::EmailTaken
+                } else if index.contains("username_key") {
+                    StoreError::UsernameTaken
+                } else {
+                    StoreError::Other(e.to_string())
+                }
+            }
+            Database(db) => {
+                let code = db.code().unwrap_or_default();
+                // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with extended codes.
+                let sqlite_busy = db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
+                    && code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6));
+                if sqlite_busy || MYSQL_TRANSIENT.contains(&code.as_ref()) {
+                    StoreError::Unavailable(e.to_string())
+                } else {
+                    StoreError::Other(e.to_string())
+                }
+            }
+            _ => StoreError::Other(e.to_string()),
+        }
+    }
+}
+
+/// The index named in a unique-violation message. MySQL says "Duplicate
+/// entry '<value>' for key 'users_email_key'", SQLite "UNIQUE constraint
+/// failed: users.email_key". The value comes first and may itself contain
+/// "email_key", so only the text after the last marker is trusted.
+fn violated_index(message: &str) -> &str {
+    message
+        .rsplit_once("for key ")
+        .or_else(|| message.rsplit_once("failed: "))
+        .map_or(message, |(_, index)| index)
+}
+
+impl Store {
+    /// Opens a pool for `url` without touching the database yet; the first
+    /// query (normally [`Store::migrate`]) connects.
+    pub fn open(url: &DatabaseUrl) -> Result<Self, StoreError> {
+        let backend = match url {
+            DatabaseUrl::Sqlite(url) => {
+                let options = SqliteConnectOptions::from_str(url)
+                    .map_err(|e| StoreError::Other(format!("bad sqlite URL: {e}")))?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .foreign_keys(true)
+                    .busy_timeout(ACQUIRE_TIMEOUT);
+                Backend::Sqlite(
+                    SqlitePoolOptions::new()
+                        .max_connections(8)
+                        .acquire_timeout(ACQUIRE_TIMEOUT)
+                        .connect_lazy_with(options),
+                )
+            }
+            DatabaseUrl::MySql(url) => {
+                let options = MySqlConnectOptions::from_str(url.expose())
+                    .map_err(|_| StoreError::Other("bad mysql URL".into()))?;
+                Backend::MySql(
+                    MySqlPoolOptions::new()
+                        .max_connections(16)
+                        .acquire_timeout(ACQUIRE_TIMEOUT)
+                        .after_connect(|conn, _meta| {
+                            Box::pin(async move {
+                                // Strict mode turns would-be truncation into an
+                                // error; input is validated first, so hitting
+                                // it means a bug, not lost data.
+                                sqlx::query(
+                                    "SET SESSION sql_mode = 'STRICT_ALL_TABLES,\
+                                     NO_ENGINE_SUBSTITUTION,ERROR_FOR_DIVISION_BY_ZERO,\
+                                     NO_ZERO_DATE,NO_ZERO_IN_DATE', time_zone = '+00:00'",
+                                )
+                                .execute(conn)
+                                .await?;
+                                Ok(())
+                            })
+                        })
+                        .connect_lazy_with(options),
+                )
+            }
+        };
+        Ok(Self { backend })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        match self.backend {
+            Backend::MySql(_) => Dialect::MySql,
+            Backend::Sqlite(_) => Dialect::Sqlite,
+        }
+    }
+
+    /// Applies pending migrations for this database.
+    #[tracing::instrument(skip_all)]
+    pub async fn migrate(&self) -> StoreResult<()> {
+        let result = match &self.backend {
+            Backend::MySql(pool) => MYSQL_MIGRATIONS.run(pool).await,
+            Backend::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await,
+        };
+        result.map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(inner) => StoreError::from(inner),
+            other => StoreError::Other(other.to_string()),
+        })
+    }
+
+    /// A round trip through a table gatehouse owns; used by `/health/ready`.
+    #[tracing::instrument(skip_all)]
+    pub async fn ping(&self) -> StoreResult<()> {
+        on_pool!(self, pool => {
+            sqlx::query("SELECT COUNT(*) FROM signing_keys WHERE generation < 0")
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await)
+    }
+}
+
+/// Seconds since the Unix epoch: the one time format in both schemas.
+/// Integers sort, compare and round-trip identically on MySQL and SQLite,
+/// with no time-zone conversion anywhere.
+pub(crate) fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+pub(crate) fn to_datetime(seconds: i64) -> StoreResult<time::OffsetDateTime> {
+    time::OffsetDateTime::from_unix_timestamp(seconds)
+        .map_err(|_| StoreError::Other(format!("timestamp out of range: {seconds}")))
+}

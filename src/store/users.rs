@@ -1,0 +1,323 @@
+//! Queries on the `users` table.
+
+use uuid::Uuid;
+
+use super::{Store, StoreError, StoreResult, now, on_pool, to_datetime};
+use crate::domain::{Role, User, UserId};
+
+/// The columns every user query returns, in the shape both drivers decode.
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: String,
+    username: String,
+    email: Option<String>,
+    name: Option<String>,
+    role: String,
+    disabled: bool,
+    created_at: i64,
+    updated_at: i64,
+    last_login_at: Option<i64>,
+}
+
+const USER_COLUMNS: &str =
+    "id, username, email, name, role, disabled, created_at, updated_at, last_login_at";
+
+impl TryFrom<UserRow> for User {
+    type Error = StoreError;
+
+    fn try_from(row: UserRow) -> StoreResult<User> {
+        Ok(User {
+            id: Uuid::parse_str(&row.id)
+                .map_err(|_| StoreError::Other(format!("stored user id is not a UUID: {}", row.id)))?,
+            role: Role::parse(&row.role)
+                .ok_or_else(|| StoreError::Other(format!("stored role is unknown: {}", row.role)))?,
+            username: row.username,
+            email: row.email,
+            name: row.name,
+            disabled: row.disabled,
+            created_at: to_datetime(row.created_at)?,
+            updated_at: to_datetime(row.updated_at)?,
+            last_login_at: row.last_login_at.map(to_datetime).transpose()?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct CredentialRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    password_hash: String,
+}
+
+/// A user to insert; every field is already validated.
+pub struct NewUser<'a> {
+    pub username: &'a str,
+    pub username_key: &'a str,
+    pub email: Option<&'a str>,
+    pub email_key: Option<&'a str>,
+    pub name: Option<&'a str>,
+    pub password_hash: &'a str,
+    pub role: Role,
+}
+
+/// A partial profile update. `None` leaves a column alone; `Some(None)`
+/// clears a nullable one.
+#[derive(Default)]
+pub struct ProfileChanges {
+    pub username: Option<(String, String)>,
+    pub email: Option<Option<(String, String)>>,
+    pub name: Option<Option<String>>,
+}
+
+pub struct UserPage {
+    pub users: Vec<User>,
+    /// The id to continue after, when more rows may follow.
+    pub next_after: Option<UserId>,
+}
+
+/// Escapes LIKE wildcards so a search for `a_b` matches only `a_b…`.
+fn like_prefix(prefix: &str) -> String {
+    let mut pattern = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '!' | '%' | '_') {
+            pattern.push('!');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+impl Store {
+    #[tracing::instrument(skip_all)]
+    pub async fn insert_user(&self, new: NewUser<'_>) -> StoreResult<User> {
+        let id = Uuid::now_v7().to_string();
+        let at = now();
+        on_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO users (id, username, username_key, email, email_key, name, \
+                 password_hash, role, disabled, created_at, updated_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, FALSE, ?, ?)",
+            )
+            .bind(&id)
+            .bind(new.username)
+            .bind(new.username_key)
+            .bind(new.email)
+            .bind(new.email_key)
+            .bind(new.name)
+            .bind(new.password_hash)
+            .bind(new.role.as_str())
+            .bind(at)
+            .bind(at)
+            .execute(pool)
+            .await?;
+        });
+        self.user_by_id(Uuid::parse_str(&id).expect("fresh uuid"))
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %id))]
+    pub async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>> {
+        let row: Option<UserRow> = on_pool!(self, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE id = ?"
+            )))
+            .bind(id.to_string())
+            .fetch_optional(pool)
+            .await?
+        });
+        row.map(User::try_from).transpose()
+    }
+
+    /// The user and password hash for a login by username or email key.
+    #[tracing::instrument(skip_all)]
+    pub async fn credentials_by_login(
+        &self,
+        column: LoginColumn,
+        key: &str,
+    ) -> StoreResult<Option<(User, String)>> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS}, password_hash FROM users WHERE {} = ?",
+            column.as_sql()
+        );
+        let row: Option<CredentialRow> = on_pool!(self, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(key)
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(|r| Ok((User::try_from(r.user)?, r.password_hash)))
+            .transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %id))]
+    pub async fn password_hash(&self, id: UserId) -> StoreResult<Option<String>> {
+        let hash: Option<String> = on_pool!(self, pool => {
+            sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?")
+                .bind(id.to_string())
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(hash)
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %id))]
+    pub async fn record_login(&self, id: UserId) -> StoreResult<()> {
+        on_pool!(self, pool => {
+            sqlx::query("UPDATE users SET last_login_at = ? WHERE id = ?")
+                .bind(now())
+                .bind(id.to_string())
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %id))]
+    pub async fn update_profile(&self, id: UserId, changes: ProfileChanges) -> StoreResult<User> {
+        let mut sets = vec!["updated_at = ?"];
+        if changes.username.is_some() {
+            sets.push("username = ?");
+            sets.push("username_key = ?");
+        }
+        if changes.email.is_some() {
+            sets.push("email = ?");
+            sets.push("email_key = ?");
+        }
+        if changes.name.is_some() {
+            sets.push("name = ?");
+        }
+        let sql = format!("UPDATE users SET {} WHERE id = ?", sets.join(", "));
+        let updated = on_pool!(self, pool => {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.clone())).bind(now());
+            if let Some((display, key)) = &changes.username {
+                query = query.bind(display.clone()).bind(key.clone());
+            }
+            if let Some(email) = &changes.email {
+                let (display, key) = email.clone().unzip();
+                query = query.bind(display).bind(key);
+            }
+            if let Some(name) = &changes.name {
+                query = query.bind(name.clone());
+            }
+            query.bind(id.to_string()).execute(pool).await?.rows_affected()
+        });
+        if updated == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.user_by_id(id).await?.ok_or(StoreError::NotFound)
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %id))]
+    pub async fn set_password_hash(&self, id: UserId, hash: &str) -> StoreResult<()> {
+        let updated = on_pool!(self, pool => {
+            sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?")
+                .bind(hash)
+                .bind(now())
+                .bind(id.to_string())
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        if updated == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Deletes a user unless that would leave no enabled admin. The check and
+    /// the delete share one transaction in which the enabled admins' rows are
+    /// locked, so two admins deleting themselves at once cannot both pass.
+    #[tracing::instrument(skip_all, fields(user_id = %id))]
+    pub async fn delete_user(&self, id: UserId) -> StoreResult<()> {
+        let dialect = self.dialect();
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_with(dialect.begin_write()).await?;
+            let admins: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT id FROM users WHERE role = 'admin' AND disabled = FALSE{}",
+                dialect.for_update()
+            )))
+            .fetch_all(&mut *tx)
+            .await?;
+            let id = id.to_string();
+            if admins.len() == 1 && admins[0] == id {
+                return Err(StoreError::LastAdmin);
+            }
+            let deleted = sqlx::query("DELETE FROM users WHERE id = ?")
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if deleted == 0 {
+                return Err(StoreError::NotFound);
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// One page of users in creation order, optionally only those whose
+    /// username or email starts with `prefix` (already case-folded).
+    #[tracing::instrument(skip_all)]
+    pub async fn list_users(
+        &self,
+        after: Option<UserId>,
+        limit: u32,
+        prefix: Option<&str>,
+    ) -> StoreResult<UserPage> {
+        let mut sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id > ?");
+        if prefix.is_some() {
+            sql.push_str(" AND (username_key LIKE ? ESCAPE '!' OR email_key LIKE ? ESCAPE '!')");
+        }
+        sql.push_str(" ORDER BY id LIMIT ?");
+        // One row more than asked tells whether another page exists.
+        let fetch = i64::from(limit) + 1;
+        let after = after.map(|id| id.to_string()).unwrap_or_default();
+        let rows: Vec<UserRow> = on_pool!(self, pool => {
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(after.clone());
+            if let Some(prefix) = prefix {
+                let pattern = like_prefix(prefix);
+                query = query.bind(pattern.clone()).bind(pattern);
+            }
+            query.bind(fetch).fetch_all(pool).await?
+        });
+        let mut users = rows
+            .into_iter()
+            .map(User::try_from)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let next_after = if users.len() > limit as usize {
+            users.truncate(limit as usize);
+            users.last().map(|u| u.id)
+        } else {
+            None
+        };
+        Ok(UserPage { users, next_after })
+    }
+}
+
+/// Which canonical key a login names the account by.
+#[derive(Clone, Copy, Debug)]
+pub enum LoginColumn {
+    Username,
+    Email,
+}
+
+impl LoginColumn {
+    fn as_sql(self) -> &'static str {
+        match self {
+            LoginColumn::Username => "username_key",
+            LoginColumn::Email => "email_key",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_prefix;
+
+    #[test]
+    fn like_wildcards_are_escaped() {
+        assert_eq!(like_prefix("a_b%c!"), "a!_b!%c!!%");
+    }
+}
