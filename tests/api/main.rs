@@ -1,0 +1,12 @@
+//! The integration suite: one binary, every scenario on SQLite and MySQL.
+
+mod harness;
+
+mod admin;
+mod cli;
+mod input;
+mod login;
+mod me;
+mod operations;
+mod register;
+mod tokens;
