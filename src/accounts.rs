@@ -108,7 +108,9 @@ pub async fn check_login(app: &App, attempt: LoginAttempt) -> Result<User> {
             None
         }
         (Some(username), None) => problems
-            .check(crate::domain::reject_control_characters("username", &username))
+            .check(crate::domain::reject_control_characters(
+                "username", &username,
+            ))
             .map(|()| (LoginColumn::Username, fold(&username))),
         (None, Some(email)) => problems
             .check(crate::domain::reject_control_characters("email", &email))
@@ -259,7 +261,11 @@ pub struct DeletionConfirmation {
     pub password: Option<String>,
 }
 
-pub async fn delete_own_account(app: &App, user: &User, confirm: DeletionConfirmation) -> Result<()> {
+pub async fn delete_own_account(
+    app: &App,
+    user: &User,
+    confirm: DeletionConfirmation,
+) -> Result<()> {
     let mut problems = Problems::default();
     let password = required(&mut problems, "password", confirm.password)
         .and_then(|raw| problems.check(Password::given("password", &raw)));

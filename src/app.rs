@@ -43,7 +43,10 @@ pub enum StartupError {
     #[error("password hashing: {0}")]
     Hashing(#[from] HashError),
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: SocketAddr, source: std::io::Error },
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// Opens the database and applies pending migrations; every command starts

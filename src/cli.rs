@@ -71,9 +71,12 @@ pub async fn run() -> ExitCode {
             .await
             .map(|_| println!("migrations applied"))
             .map_err(|e| e.to_string()),
-        Command::User(UserCommand::Create { username, email, name, role }) => {
-            create_user(config, username, email, name, role).await
-        }
+        Command::User(UserCommand::Create {
+            username,
+            email,
+            name,
+            role,
+        }) => create_user(config, username, email, name, role).await,
         Command::Keys(KeysCommand::Rotate) => rotate_keys(config).await,
     };
     match outcome {
@@ -118,7 +121,12 @@ async fn create_user(
     };
     match accounts::register(&state, registration, Granting::AnyRole).await {
         Ok(user) => {
-            println!("created {} ({}) with role {}", user.username, user.id, user.role.as_str());
+            println!(
+                "created {} ({}) with role {}",
+                user.username,
+                user.id,
+                user.role.as_str()
+            );
             Ok(())
         }
         Err(ApiError::Validation(errors)) => Err(errors
@@ -144,7 +152,9 @@ fn prompt_password() -> Result<String, String> {
 
 async fn rotate_keys(config: Config) -> Result<(), String> {
     let store = app::open_store(&config).await.map_err(|e| e.to_string())?;
-    let kid = keys::rotate(&config, &store).await.map_err(|e| e.to_string())?;
+    let kid = keys::rotate(&config, &store)
+        .await
+        .map_err(|e| e.to_string())?;
     println!("new signing key {kid}; the previous key verifies until its tokens expire");
     Ok(())
 }

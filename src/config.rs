@@ -235,9 +235,10 @@ impl Env<'_> {
         let Some(raw) = self.string(name) else {
             return Ok(default);
         };
-        let value: u32 = raw.trim().parse().map_err(|_| {
-            ConfigError::new(name, format!("expected a whole number, got {raw:?}"))
-        })?;
+        let value: u32 = raw
+            .trim()
+            .parse()
+            .map_err(|_| ConfigError::new(name, format!("expected a whole number, got {raw:?}")))?;
         if !range.contains(&value) {
             return Err(ConfigError::new(
                 name,
@@ -257,7 +258,10 @@ impl Env<'_> {
             Some(v) => match v.as_str() {
                 "true" | "1" | "yes" | "on" => Ok(true),
                 "false" | "0" | "no" | "off" => Ok(false),
-                _ => Err(ConfigError::new(name, format!("expected true or false, got {v:?}"))),
+                _ => Err(ConfigError::new(
+                    name,
+                    format!("expected true or false, got {v:?}"),
+                )),
             },
         }
     }
@@ -275,7 +279,9 @@ fn database_url(env: &Env) -> Result<DatabaseUrl, ConfigError> {
     let name = env
         .string("DATABASE_NAME")
         .ok_or_else(|| ConfigError::new("DATABASE_NAME", "required when DATABASE_HOST is set"))?;
-    let user = env.string("DATABASE_USER").unwrap_or_else(|| "root".to_owned());
+    let user = env
+        .string("DATABASE_USER")
+        .unwrap_or_else(|| "root".to_owned());
     let password = (env.lookup)("DATABASE_PASSWORD").unwrap_or_default();
     let credentials = if password.is_empty() {
         percent_encode(&user)
@@ -302,7 +308,10 @@ fn parse_database_url(variable: &'static str, url: &str) -> Result<DatabaseUrl, 
         let options = sqlx::mysql::MySqlConnectOptions::from_str(&url)
             .map_err(|_| ConfigError::new(variable, "not a valid mysql:// URL"))?;
         if options.get_database().is_none() {
-            return Err(ConfigError::new(variable, "the MySQL URL must name a database"));
+            return Err(ConfigError::new(
+                variable,
+                "the MySQL URL must name a database",
+            ));
         }
         return Ok(DatabaseUrl::MySql(MySqlUrl(url.into())));
     }
@@ -367,7 +376,10 @@ fn cors_origins(env: &Env) -> Result<CorsOrigins, ConfigError> {
     for origin in raw.split(',').map(str::trim).filter(|o| !o.is_empty()) {
         let well_formed = (origin.starts_with("http://") || origin.starts_with("https://"))
             && !origin.trim_end_matches('/').contains(['?', '#'])
-            && origin.split("://").nth(1).is_some_and(|h| !h.is_empty() && !h.contains('/'));
+            && origin
+                .split("://")
+                .nth(1)
+                .is_some_and(|h| !h.is_empty() && !h.contains('/'));
         if !well_formed {
             return Err(ConfigError::new(
                 "CORS_ALLOWED_ORIGINS",
@@ -390,21 +402,27 @@ fn trusted_proxies(env: &Env) -> Result<Vec<IpNet>, ConfigError> {
             p.parse::<IpNet>()
                 .or_else(|_| p.parse::<IpAddr>().map(IpNet::from))
                 .map_err(|_| {
-                ConfigError::new(
-                    "TRUSTED_PROXIES",
-                    format!("{p:?} is not an IP address or CIDR range"),
-                )
-            })
+                    ConfigError::new(
+                        "TRUSTED_PROXIES",
+                        format!("{p:?} is not an IP address or CIDR range"),
+                    )
+                })
         })
         .collect()
 }
 
 fn log_format(env: &Env) -> Result<LogFormat, ConfigError> {
-    match env.string("LOG_FORMAT").map(|v| v.trim().to_ascii_lowercase()) {
+    match env
+        .string("LOG_FORMAT")
+        .map(|v| v.trim().to_ascii_lowercase())
+    {
         None => Ok(LogFormat::Text),
         Some(v) if v == "text" => Ok(LogFormat::Text),
         Some(v) if v == "json" => Ok(LogFormat::Json),
-        Some(v) => Err(ConfigError::new("LOG_FORMAT", format!("must be text or json, got {v:?}"))),
+        Some(v) => Err(ConfigError::new(
+            "LOG_FORMAT",
+            format!("must be text or json, got {v:?}"),
+        )),
     }
 }
 
@@ -430,7 +448,10 @@ mod tests {
     #[test]
     fn defaults_need_no_variables() {
         let c = config(&[]).unwrap();
-        assert_eq!(c.database_url, DatabaseUrl::Sqlite("sqlite://gatehouse.db".into()));
+        assert_eq!(
+            c.database_url,
+            DatabaseUrl::Sqlite("sqlite://gatehouse.db".into())
+        );
         assert_eq!(c.bind_addr.to_string(), "127.0.0.1:8080");
         assert!(c.jwt_secret.is_none());
         assert_eq!(c.access_token_ttl, Duration::from_secs(900));
@@ -438,7 +459,11 @@ mod tests {
         assert_eq!(c.cors_allowed_origins, CorsOrigins::None);
         assert_eq!(
             c.argon2,
-            Argon2Settings { memory_kib: 19_456, iterations: 2, parallelism: 1 }
+            Argon2Settings {
+                memory_kib: 19_456,
+                iterations: 2,
+                parallelism: 1
+            }
         );
     }
 
@@ -452,7 +477,12 @@ mod tests {
     #[test]
     fn the_python_secret_names_are_accepted() {
         let secret = "k".repeat(32);
-        assert!(config(&[("SECRET_KEY", &secret)]).unwrap().jwt_secret.is_some());
+        assert!(
+            config(&[("SECRET_KEY", &secret)])
+                .unwrap()
+                .jwt_secret
+                .is_some()
+        );
         let err = config(&[("JWT_SECRET_KEY", "short")]).unwrap_err();
         assert_eq!(err.variable, "JWT_SECRET_KEY");
     }
@@ -466,8 +496,13 @@ mod tests {
             ("DATABASE_PASSWORD", "p@ss:w/rd"),
         ])
         .unwrap();
-        let DatabaseUrl::MySql(url) = c.database_url else { panic!("not mysql") };
-        assert_eq!(url.expose(), "mysql://app:p%40ss%3Aw%2Frd@db.internal:3306/auth");
+        let DatabaseUrl::MySql(url) = c.database_url else {
+            panic!("not mysql")
+        };
+        assert_eq!(
+            url.expose(),
+            "mysql://app:p%40ss%3Aw%2Frd@db.internal:3306/auth"
+        );
         assert!(!format!("{url:?}").contains("p%40ss"));
     }
 
@@ -492,11 +527,17 @@ mod tests {
 
     #[test]
     fn cors_accepts_a_list_or_a_star() {
-        let c = config(&[("CORS_ALLOWED_ORIGINS", "http://localhost:3000, https://app.example")])
-            .unwrap();
+        let c = config(&[(
+            "CORS_ALLOWED_ORIGINS",
+            "http://localhost:3000, https://app.example",
+        )])
+        .unwrap();
         assert_eq!(
             c.cors_allowed_origins,
-            CorsOrigins::List(vec!["http://localhost:3000".into(), "https://app.example".into()])
+            CorsOrigins::List(vec![
+                "http://localhost:3000".into(),
+                "https://app.example".into()
+            ])
         );
         let c = config(&[("CORS_ALLOWED_ORIGINS", "*")]).unwrap();
         assert_eq!(c.cors_allowed_origins, CorsOrigins::Any);

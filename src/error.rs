@@ -115,7 +115,11 @@ impl ApiError {
         }
     }
 
-    pub fn bad_field(code: &'static str, field: impl Into<String>, detail: impl Into<String>) -> Self {
+    pub fn bad_field(
+        code: &'static str,
+        field: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Self {
         let detail = detail.into();
         Self::BadRequest {
             code,
@@ -192,9 +196,13 @@ impl ApiError {
             EmailTaken => "That email is already registered.",
             LastAdmin => "This would leave no enabled admin.",
             PayloadTooLarge => "The request body is larger than 64 KiB.",
-            UnsupportedMediaType => "The request body must be sent as Content-Type: application/json.",
+            UnsupportedMediaType => {
+                "The request body must be sent as Content-Type: application/json."
+            }
             TooManyAttempts { .. } => "Too many attempts; try again later.",
-            ServiceUnavailable { .. } => "The service is temporarily unavailable; try again shortly.",
+            ServiceUnavailable { .. } => {
+                "The service is temporarily unavailable; try again shortly."
+            }
             Internal(_) => "An unexpected error occurred.",
         }
         .to_owned()
@@ -262,7 +270,10 @@ impl IntoResponse for ApiError {
             HeaderValue::from_static("application/problem+json"),
         );
         if let Some(challenge) = self.challenge() {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
         }
         if let Some(wait) = self.retry_after() {
             // Retry-After is whole seconds; never advertise zero.

@@ -15,7 +15,11 @@ pub fn init(format: LogFormat, filter: &str) -> Result<(), ConfigError> {
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init(),
     }
     // Already initialised (tests start many servers in one process): keep it.
     .ok();

@@ -29,7 +29,9 @@ pub enum KeyError {
     Store(#[from] StoreError),
     #[error("stored signing key {kid} is unreadable")]
     Corrupt { kid: String },
-    #[error("JWT_SECRET is configured, so there is no stored key to rotate; change the secret instead")]
+    #[error(
+        "JWT_SECRET is configured, so there is no stored key to rotate; change the secret instead"
+    )]
     ConfiguredSecret,
 }
 
@@ -63,7 +65,9 @@ impl KeyRing {
         if stored.is_empty() {
             // Several instances may start together: the generation's unique
             // index picks one winner and everyone reads it back.
-            store.add_signing_key(&generate(config.jwt_algorithm, 1)).await?;
+            store
+                .add_signing_key(&generate(config.jwt_algorithm, 1))
+                .await?;
             stored = store.signing_keys(algorithm).await?;
         }
         Self::from_stored(config, &stored)
@@ -146,7 +150,11 @@ pub async fn rotate(config: &Config, store: &Store) -> Result<String, KeyError> 
     }
     let algorithm = algorithm_name(config.jwt_algorithm);
     loop {
-        let newest = store.signing_keys(algorithm).await?.first().map_or(0, |k| k.generation);
+        let newest = store
+            .signing_keys(algorithm)
+            .await?
+            .first()
+            .map_or(0, |k| k.generation);
         let key = generate(config.jwt_algorithm, newest + 1);
         if store.add_signing_key(&key).await? {
             return Ok(key.kid);
@@ -173,7 +181,10 @@ fn generate(algorithm: JwtAlgorithm, generation: i64) -> StoredKey {
             let mut seed = [0u8; 32];
             OsRng.fill_bytes(&mut seed);
             let public = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key();
-            (STANDARD.encode(seed), Some(URL_SAFE_NO_PAD.encode(public.as_bytes())))
+            (
+                STANDARD.encode(seed),
+                Some(URL_SAFE_NO_PAD.encode(public.as_bytes())),
+            )
         }
     };
     let prefix = algorithm_name(algorithm).to_ascii_lowercase();
@@ -194,7 +205,9 @@ const ED25519_PKCS8_PREFIX: [u8; 16] = [
 ];
 
 fn decode_signing(key: &StoredKey) -> Result<EncodingKey, KeyError> {
-    let corrupt = || KeyError::Corrupt { kid: key.kid.clone() };
+    let corrupt = || KeyError::Corrupt {
+        kid: key.kid.clone(),
+    };
     let private = STANDARD.decode(&key.private_key).map_err(|_| corrupt())?;
     match key.algorithm.as_str() {
         "HS256" => Ok(EncodingKey::from_secret(&private)),
@@ -208,7 +221,9 @@ fn decode_signing(key: &StoredKey) -> Result<EncodingKey, KeyError> {
 }
 
 fn decode_verifying(key: &StoredKey, retires_at: Option<i64>) -> Result<VerifyingKey, KeyError> {
-    let corrupt = || KeyError::Corrupt { kid: key.kid.clone() };
+    let corrupt = || KeyError::Corrupt {
+        kid: key.kid.clone(),
+    };
     let (decoding, jwk) = match key.algorithm.as_str() {
         "HS256" => {
             let secret = STANDARD.decode(&key.private_key).map_err(|_| corrupt())?;

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use rand::rngs::OsRng;
 use rand::RngCore;
+use rand::rngs::OsRng;
 use tokio::sync::Semaphore;
 
 use crate::config::Argon2Settings;
@@ -41,8 +41,13 @@ impl PasswordHasher {
         max_concurrent: usize,
         queue_timeout: Duration,
     ) -> Result<Self, HashError> {
-        let params = Params::new(settings.memory_kib, settings.iterations, settings.parallelism, None)
-            .map_err(|e| HashError::Failed(e.to_string()))?;
+        let params = Params::new(
+            settings.memory_kib,
+            settings.iterations,
+            settings.parallelism,
+            None,
+        )
+        .map_err(|e| HashError::Failed(e.to_string()))?;
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         let mut random = [0u8; 32];
         OsRng.fill_bytes(&mut random);
@@ -70,14 +75,22 @@ impl PasswordHasher {
 
     /// Whether `password` matches `stored`. With no stored hash the dummy
     /// hash is checked instead and the answer is always `false`.
-    pub async fn verify(&self, password: &Password, stored: Option<&str>) -> Result<bool, HashError> {
+    pub async fn verify(
+        &self,
+        password: &Password,
+        stored: Option<&str>,
+    ) -> Result<bool, HashError> {
         let known = stored.is_some();
         let hash: Arc<str> = stored.map_or_else(|| self.dummy_hash.clone(), Arc::from);
         let password = password.clone();
         let matches = self
             .run(move |argon2| {
                 PasswordHash::new(&hash)
-                    .map(|parsed| argon2.verify_password(password.expose().as_bytes(), &parsed).is_ok())
+                    .map(|parsed| {
+                        argon2
+                            .verify_password(password.expose().as_bytes(), &parsed)
+                            .is_ok()
+                    })
                     .unwrap_or(false)
             })
             .await?;
@@ -90,7 +103,9 @@ impl PasswordHasher {
     ) -> Result<T, HashError> {
         let permit = tokio::time::timeout(self.queue_timeout, self.slots.clone().acquire_owned())
             .await
-            .map_err(|_| HashError::Busy { retry_after: self.queue_timeout })?
+            .map_err(|_| HashError::Busy {
+                retry_after: self.queue_timeout,
+            })?
             .expect("the hashing semaphore is never closed");
         let argon2 = self.argon2.clone();
         tokio::task::spawn_blocking(move || {
@@ -121,7 +136,11 @@ mod tests {
     use super::*;
 
     fn settings() -> Argon2Settings {
-        Argon2Settings { memory_kib: 64, iterations: 1, parallelism: 1 }
+        Argon2Settings {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        }
     }
 
     fn password(raw: &str) -> Password {
@@ -130,22 +149,38 @@ mod tests {
 
     #[tokio::test]
     async fn a_hash_verifies_only_its_own_password() {
-        let hasher = PasswordHasher::new(settings(), 2, Duration::from_secs(5)).await.unwrap();
+        let hasher = PasswordHasher::new(settings(), 2, Duration::from_secs(5))
+            .await
+            .unwrap();
         let hash = hasher.hash(&password("correct horse")).await.unwrap();
         assert!(hash.starts_with("$argon2id$"));
-        assert!(hasher.verify(&password("correct horse"), Some(&hash)).await.unwrap());
-        assert!(!hasher.verify(&password("wrong horse"), Some(&hash)).await.unwrap());
+        assert!(
+            hasher
+                .verify(&password("correct horse"), Some(&hash))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !hasher
+                .verify(&password("wrong horse"), Some(&hash))
+                .await
+                .unwrap()
+        );
     }
 
     #[tokio::test]
     async fn an_unknown_user_never_verifies() {
-        let hasher = PasswordHasher::new(settings(), 2, Duration::from_secs(5)).await.unwrap();
+        let hasher = PasswordHasher::new(settings(), 2, Duration::from_secs(5))
+            .await
+            .unwrap();
         assert!(!hasher.verify(&password("anything"), None).await.unwrap());
     }
 
     #[tokio::test]
     async fn a_full_queue_is_refused_after_the_timeout() {
-        let hasher = PasswordHasher::new(settings(), 1, Duration::from_millis(50)).await.unwrap();
+        let hasher = PasswordHasher::new(settings(), 1, Duration::from_millis(50))
+            .await
+            .unwrap();
         let _held = hasher.slots.clone().acquire_owned().await.unwrap();
         let err = hasher.hash(&password("correct horse")).await.unwrap_err();
         assert!(matches!(err, HashError::Busy { .. }));

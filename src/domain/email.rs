@@ -64,7 +64,10 @@ mod tests {
 
     #[test]
     fn bad_syntax_and_length_are_refused() {
-        assert_eq!(Email::parse("not-an-email").unwrap_err().code, "invalid_email");
+        assert_eq!(
+            Email::parse("not-an-email").unwrap_err().code,
+            "invalid_email"
+        );
         assert_eq!(Email::parse(" a@b.co").unwrap_err().code, "invalid_email");
         // Labels stay under DNS's 63-character limit; only the total varies.
         let address = |total: usize| {
@@ -75,6 +78,9 @@ mod tests {
         };
         assert_eq!(address(MAX).len(), MAX);
         assert!(Email::parse(&address(MAX)).is_ok());
-        assert_eq!(Email::parse(&address(MAX + 1)).unwrap_err().code, "too_long");
+        assert_eq!(
+            Email::parse(&address(MAX + 1)).unwrap_err().code,
+            "too_long"
+        );
     }
 }

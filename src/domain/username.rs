@@ -81,15 +81,27 @@ mod tests {
         assert_eq!(Username::parse("ab").unwrap_err().code, "too_short");
         assert!(Username::parse("abc").is_ok());
         assert!(Username::parse(&"a".repeat(32)).is_ok());
-        assert_eq!(Username::parse(&"a".repeat(33)).unwrap_err().code, "too_long");
+        assert_eq!(
+            Username::parse(&"a".repeat(33)).unwrap_err().code,
+            "too_long"
+        );
     }
 
     #[test]
     fn only_the_allowed_characters_pass() {
         assert!(Username::parse("a.b_c-d9").is_ok());
         assert_eq!(Username::parse("_abc").unwrap_err().code, "invalid_start");
-        assert_eq!(Username::parse("al ice").unwrap_err().code, "invalid_characters");
-        assert_eq!(Username::parse("alicé").unwrap_err().code, "invalid_characters");
-        assert_eq!(Username::parse("ali\0ce").unwrap_err().code, "control_character");
+        assert_eq!(
+            Username::parse("al ice").unwrap_err().code,
+            "invalid_characters"
+        );
+        assert_eq!(
+            Username::parse("alicé").unwrap_err().code,
+            "invalid_characters"
+        );
+        assert_eq!(
+            Username::parse("ali\0ce").unwrap_err().code,
+            "control_character"
+        );
     }
 }

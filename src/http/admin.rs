@@ -63,21 +63,38 @@ pub struct PageRequest {
 
 impl PageRequest {
     pub fn parse(params: &[(String, String)]) -> Result<Self> {
-        let value = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        let value = |name: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
         let limit = match value("limit") {
             None => DEFAULT_LIMIT,
-            Some(raw) => raw.parse().ok().filter(|n| LIMITS.contains(n)).ok_or_else(|| {
-                ApiError::bad_field(
-                    "invalid_limit",
-                    "limit",
-                    format!("limit must be a whole number from {} to {}.", LIMITS.start(), LIMITS.end()),
-                )
-            })?,
+            Some(raw) => raw
+                .parse()
+                .ok()
+                .filter(|n| LIMITS.contains(n))
+                .ok_or_else(|| {
+                    ApiError::bad_field(
+                        "invalid_limit",
+                        "limit",
+                        format!(
+                            "limit must be a whole number from {} to {}.",
+                            LIMITS.start(),
+                            LIMITS.end()
+                        ),
+                    )
+                })?,
         };
         let after = value("cursor")
             .map(|raw| {
                 decode_cursor(raw).ok_or_else(|| {
-                    ApiError::bad_field("invalid_cursor", "cursor", "cursor is not one this server issued.")
+                    ApiError::bad_field(
+                        "invalid_cursor",
+                        "cursor",
+                        "cursor is not one this server issued.",
+                    )
                 })
             })
             .transpose()?;

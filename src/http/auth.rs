@@ -15,7 +15,12 @@ use crate::domain::Role;
 use crate::error::Result;
 
 /// Canonical paths first; the rest are aliases that behave identically.
-pub const REGISTER_PATHS: &[&str] = &["/auth/register", "/register", "/signup", "/api/auth/register"];
+pub const REGISTER_PATHS: &[&str] = &[
+    "/auth/register",
+    "/register",
+    "/signup",
+    "/api/auth/register",
+];
 pub const LOGIN_PATHS: &[&str] = &["/auth/login", "/login", "/api/auth/login"];
 
 pub fn router() -> Router<AppState> {

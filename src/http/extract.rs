@@ -61,7 +61,12 @@ fn is_json_content_type(value: Option<&axum::http::HeaderValue>) -> bool {
 fn parse_object<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
     match first {
-        None => return Err(ApiError::bad_request("malformed_json", "The request body is empty.")),
+        None => {
+            return Err(ApiError::bad_request(
+                "malformed_json",
+                "The request body is empty.",
+            ));
+        }
         Some(b'{') => {}
         Some(_) if serde_json::from_slice::<serde_json::Value>(body).is_ok() => {
             return Err(ApiError::bad_request(
@@ -204,7 +209,9 @@ impl FromRequestParts<AppState> for MaybeAuthUser {
         if bearer_token(parts)?.is_none() {
             return Ok(Self(None));
         }
-        AuthUser::from_request_parts(parts, state).await.map(|u| Self(Some(u)))
+        AuthUser::from_request_parts(parts, state)
+            .await
+            .map(|u| Self(Some(u)))
     }
 }
 
@@ -238,17 +245,24 @@ mod tests {
         assert_eq!(code("").0, "malformed_json");
         assert_eq!(code("[1]").0, "not_an_object");
         assert_eq!(code(r#"{"username":"a"} x"#).0, "malformed_json");
-        assert_eq!(code(r#"{"role":"admin"}"#), ("unknown_field".into(), Some("role".into())));
+        assert_eq!(
+            code(r#"{"role":"admin"}"#),
+            ("unknown_field".into(), Some("role".into()))
+        );
         assert_eq!(
             code(r#"{"username":"a","username":"b"}"#),
             ("duplicate_field".into(), Some("username".into()))
         );
-        assert_eq!(code(r#"{"password":12345678}"#), ("invalid_type".into(), Some("password".into())));
+        assert_eq!(
+            code(r#"{"password":12345678}"#),
+            ("invalid_type".into(), Some("password".into()))
+        );
     }
 
     #[test]
     fn a_wrong_type_does_not_echo_the_value() {
-        let err = parse_object::<Body>(&Bytes::from_static(br#"{"password":98765432}"#)).unwrap_err();
+        let err =
+            parse_object::<Body>(&Bytes::from_static(br#"{"password":98765432}"#)).unwrap_err();
         assert!(!format!("{:?}", err).contains("98765432"));
     }
 

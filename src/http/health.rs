@@ -30,7 +30,10 @@ async fn ready(State(state): State<AppState>) -> Response {
             tracing::warn!(cause = %e, "readiness check failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                [(header::RETRY_AFTER, UNAVAILABLE_RETRY_AFTER.as_secs().to_string())],
+                [(
+                    header::RETRY_AFTER,
+                    UNAVAILABLE_RETRY_AFTER.as_secs().to_string(),
+                )],
                 Json(json!({"status": "unavailable"})),
             )
                 .into_response()

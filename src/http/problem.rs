@@ -22,7 +22,9 @@ pub async fn normalise_errors(request: Request, next: Next) -> Response {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType,
         StatusCode::REQUEST_TIMEOUT | StatusCode::SERVICE_UNAVAILABLE => ApiError::unavailable(),
-        s if s.is_client_error() => ApiError::bad_request("bad_request", "The request is not valid."),
+        s if s.is_client_error() => {
+            ApiError::bad_request("bad_request", "The request is not valid.")
+        }
         _ => ApiError::Internal(format!("bare {status} response")),
     };
     let (mut parts, _) = response.into_parts();
@@ -43,5 +45,7 @@ fn is_json(response: &Response) -> bool {
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/json") || ct.starts_with("application/problem+json"))
+        .is_some_and(|ct| {
+            ct.starts_with("application/json") || ct.starts_with("application/problem+json")
+        })
 }

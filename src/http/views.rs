@@ -52,5 +52,6 @@ impl From<&User> for AdminUserView {
 }
 
 fn rfc3339(at: OffsetDateTime) -> String {
-    at.format(&Rfc3339).expect("stored timestamps are in RFC 3339 range")
+    at.format(&Rfc3339)
+        .expect("stored timestamps are in RFC 3339 range")
 }

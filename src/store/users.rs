@@ -27,10 +27,12 @@ impl TryFrom<UserRow> for User {
 
     fn try_from(row: UserRow) -> StoreResult<User> {
         Ok(User {
-            id: Uuid::parse_str(&row.id)
-                .map_err(|_| StoreError::Other(format!("stored user id is not a UUID: {}", row.id)))?,
-            role: Role::parse(&row.role)
-                .ok_or_else(|| StoreError::Other(format!("stored role is unknown: {}", row.role)))?,
+            id: Uuid::parse_str(&row.id).map_err(|_| {
+                StoreError::Other(format!("stored user id is not a UUID: {}", row.id))
+            })?,
+            role: Role::parse(&row.role).ok_or_else(|| {
+                StoreError::Other(format!("stored role is unknown: {}", row.role))
+            })?,
             username: row.username,
             email: row.email,
             name: row.name,

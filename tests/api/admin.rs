@@ -18,7 +18,12 @@ async fn list(app: &TestApp, token: &str, query: &str) -> Value {
 }
 
 fn names(page: &Value) -> Vec<String> {
-    page["users"].as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap().to_owned()).collect()
+    page["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 async fn admins_list_users_across_pages_with_a_cursor(backend: Backend) {
@@ -45,16 +50,26 @@ async fn admins_list_users_across_pages_with_a_cursor(backend: Backend) {
 async fn the_listing_filters_by_a_case_insensitive_prefix(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let token = app.admin_token("root").await;
-    app.post("/auth/register", json!({"username": "Alice", "password": PASSWORD, "email": "wonder@example.com"})).await;
+    app.post(
+        "/auth/register",
+        json!({"username": "Alice", "password": PASSWORD, "email": "wonder@example.com"}),
+    )
+    .await;
     app.register("alfred").await;
     app.register("bob").await;
     app.register("a_b").await;
     app.register("axb").await;
-    assert_eq!(names(&list(&app, &token, "?q=AL").await), ["Alice", "alfred"]);
+    assert_eq!(
+        names(&list(&app, &token, "?q=AL").await),
+        ["Alice", "alfred"]
+    );
     assert_eq!(names(&list(&app, &token, "?q=WONDER").await), ["Alice"]);
     // LIKE wildcards in q are literal characters.
     assert_eq!(names(&list(&app, &token, "?q=a_").await), ["a_b"]);
-    assert_eq!(names(&list(&app, &token, "?q=%25").await), Vec::<String>::new());
+    assert_eq!(
+        names(&list(&app, &token, "?q=%25").await),
+        Vec::<String>::new()
+    );
 }
 
 async fn bad_paging_parameters_are_400(backend: Backend) {
@@ -77,7 +92,17 @@ async fn bad_paging_parameters_are_400(backend: Backend) {
 async fn only_admins_may_list_users(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let user = app.user_token("alice").await;
-    assert_problem(app.get("/admin/users", &user).await, StatusCode::FORBIDDEN, "insufficient_role").await;
-    let anonymous = app.client.get(app.url("/admin/users")).send().await.unwrap();
+    assert_problem(
+        app.get("/admin/users", &user).await,
+        StatusCode::FORBIDDEN,
+        "insufficient_role",
+    )
+    .await;
+    let anonymous = app
+        .client
+        .get(app.url("/admin/users"))
+        .send()
+        .await
+        .unwrap();
     assert_problem(anonymous, StatusCode::UNAUTHORIZED, "missing_token").await;
 }

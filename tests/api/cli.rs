@@ -29,11 +29,24 @@ fn gatehouse(db: &TestDatabase) -> Command {
 async fn user_create_makes_an_admin_who_can_list_users(backend: Backend) {
     let db = std::sync::Arc::new(TestDatabase::create(backend).await);
     let output = gatehouse(&db)
-        .args(["user", "create", "--username", "root", "--email", "root@example.com", "--role", "admin"])
+        .args([
+            "user",
+            "create",
+            "--username",
+            "root",
+            "--email",
+            "root@example.com",
+            "--role",
+            "admin",
+        ])
         .env("GATEHOUSE_PASSWORD", PASSWORD)
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let printed = String::from_utf8_lossy(&output.stdout);
     assert!(printed.contains("root") && !printed.contains(PASSWORD));
 
@@ -58,17 +71,30 @@ async fn user_create_makes_an_admin_who_can_list_users(backend: Backend) {
     assert_eq!(response.status(), StatusCode::OK);
     let page: serde_json::Value = response.json().await.unwrap();
     assert_eq!(page["users"][0]["role"], "admin");
-    assert_eq!(page["users"].as_array().unwrap().len(), 1, "the weak password created nothing");
+    assert_eq!(
+        page["users"].as_array().unwrap().len(),
+        1,
+        "the weak password created nothing"
+    );
 }
 
 async fn migrate_prepares_the_database_and_exits(backend: Backend) {
     let db = std::sync::Arc::new(TestDatabase::create(backend).await);
     for _ in 0..2 {
         let output = gatehouse(&db).arg("migrate").output().unwrap();
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     let app = TestApp::spawn_on(db, Settings::new()).await;
-    let created = app.post("/auth/register", json!({"username": "alice", "password": PASSWORD})).await;
+    let created = app
+        .post(
+            "/auth/register",
+            json!({"username": "alice", "password": PASSWORD}),
+        )
+        .await;
     assert_eq!(created.status(), StatusCode::CREATED);
 }
 
@@ -79,7 +105,10 @@ fn a_short_secret_stops_start_up_with_one_line_naming_it() {
         let output = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
             .env_clear()
             .env(name, "too-short-secret")
-            .env("DATABASE_URL", format!("sqlite://{}/x.db", dir.path().display()))
+            .env(
+                "DATABASE_URL",
+                format!("sqlite://{}/x.db", dir.path().display()),
+            )
             .current_dir(dir.path())
             .output()
             .unwrap();
@@ -87,7 +116,10 @@ fn a_short_secret_stops_start_up_with_one_line_naming_it() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
         assert!(stderr.contains(name), "{stderr}");
-        assert!(!stderr.contains("too-short-secret"), "the secret is not printed");
+        assert!(
+            !stderr.contains("too-short-secret"),
+            "the secret is not printed"
+        );
     }
 }
 
@@ -107,7 +139,10 @@ fn a_bad_setting_names_its_variable() {
 
 #[test]
 fn help_lists_every_command() {
-    let output = Command::new(env!("CARGO_BIN_EXE_gatehouse")).arg("--help").output().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .arg("--help")
+        .output()
+        .unwrap();
     assert!(output.status.success());
     let help = String::from_utf8_lossy(&output.stdout);
     for command in ["serve", "migrate", "user", "keys"] {

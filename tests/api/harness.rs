@@ -79,7 +79,13 @@ impl TestDatabase {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite://{}/gatehouse.db", dir.path().display());
-                Self { backend, url, mysql_name: None, _dir: Some(dir), proxy: None }
+                Self {
+                    backend,
+                    url,
+                    mysql_name: None,
+                    _dir: Some(dir),
+                    proxy: None,
+                }
             }
             Backend::MySql => {
                 let server = Backend::mysql_server().expect("TEST_MYSQL_URL is set");
@@ -87,7 +93,10 @@ impl TestDatabase {
                     .await
                     .unwrap_or_else(|e| panic!("TEST_MYSQL_URL={server} is unreachable: {e}"));
                 drop_stale_databases(&mut conn).await;
-                let secs = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+                let secs = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs();
                 let name = format!("gh_test_{secs}_{}", uuid::Uuid::new_v4().simple());
                 sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                     .execute(&mut conn)
@@ -123,7 +132,10 @@ impl TestDatabase {
             }
             _ => {
                 let mut conn = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
-                sqlx::query("BEGIN EXCLUSIVE").execute(&mut conn).await.unwrap();
+                sqlx::query("BEGIN EXCLUSIVE")
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
                 Outage::SqliteLock(Some(conn))
             }
         }
@@ -156,9 +168,15 @@ impl Outage {
 fn server_address(url: &str) -> SocketAddr {
     let host_port = url.rsplit_once('@').map_or(url, |(_, h)| h);
     let host_port = host_port.split('/').next().unwrap();
-    let host_port = if host_port.contains(':') { host_port.to_owned() } else { format!("{host_port}:3306") };
+    let host_port = if host_port.contains(':') {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:3306")
+    };
     let host_port = host_port.replace("localhost", "127.0.0.1");
-    host_port.parse().expect("TEST_MYSQL_URL host is an IP address or localhost")
+    host_port
+        .parse()
+        .expect("TEST_MYSQL_URL host is an IP address or localhost")
 }
 
 /// Test databases left behind by killed runs are removed after an hour.
@@ -167,13 +185,22 @@ async fn drop_stale_databases(conn: &mut sqlx::MySqlConnection) {
         .fetch_all(&mut *conn)
         .await
         .unwrap_or_default();
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     for name in names {
-        let created: u64 = name.split('_').nth(2).and_then(|s| s.parse().ok()).unwrap_or(now);
+        let created: u64 = name
+            .split('_')
+            .nth(2)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(now);
         if now.saturating_sub(created) > 3600 {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}")))
-                .execute(&mut *conn)
-                .await;
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name}"
+            )))
+            .execute(&mut *conn)
+            .await;
         }
     }
 }
@@ -184,12 +211,17 @@ impl Drop for TestDatabase {
             // Drop runs outside async context; a short-lived runtime on its
             // own thread does the cleanup.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
                 rt.block_on(async {
                     if let Ok(mut conn) = sqlx::MySqlConnection::connect(&server).await {
-                        let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}")))
-                            .execute(&mut conn)
-                            .await;
+                        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS {name}"
+                        )))
+                        .execute(&mut conn)
+                        .await;
                     }
                 });
             })
@@ -236,7 +268,12 @@ impl Proxy {
                 }
             })
         };
-        Self { addr, up, cut_links, task }
+        Self {
+            addr,
+            up,
+            cut_links,
+            task,
+        }
     }
 
     fn cut(&self) {
@@ -323,7 +360,10 @@ impl TestApp {
         }));
         Self {
             addr,
-            client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
             state,
             db,
             shutdown: Some(tx),
@@ -363,18 +403,32 @@ impl TestApp {
     /// Registers `username` with [`PASSWORD`] and returns the user object.
     pub async fn register(&self, username: &str) -> Value {
         let response = self
-            .post("/auth/register", json!({"username": username, "password": PASSWORD}))
+            .post(
+                "/auth/register",
+                json!({"username": username, "password": PASSWORD}),
+            )
             .await;
-        assert_eq!(response.status(), StatusCode::CREATED, "registering {username}");
+        assert_eq!(
+            response.status(),
+            StatusCode::CREATED,
+            "registering {username}"
+        );
         response.json::<Value>().await.unwrap()["user"].clone()
     }
 
     /// Logs in and returns the access token.
     pub async fn login(&self, username: &str, password: &str) -> String {
         let response = self
-            .post("/auth/login", json!({"username": username, "password": password}))
+            .post(
+                "/auth/login",
+                json!({"username": username, "password": password}),
+            )
             .await;
-        assert_eq!(response.status(), StatusCode::OK, "logging in as {username}");
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "logging in as {username}"
+        );
         response.json::<Value>().await.unwrap()["access_token"]
             .as_str()
             .unwrap()
@@ -396,9 +450,13 @@ impl TestApp {
             role: Some("admin".to_owned()),
             ..Default::default()
         };
-        gatehouse::accounts::register(&self.state, registration, gatehouse::accounts::Granting::AnyRole)
-            .await
-            .expect("admin created");
+        gatehouse::accounts::register(
+            &self.state,
+            registration,
+            gatehouse::accounts::Granting::AnyRole,
+        )
+        .await
+        .expect("admin created");
         self.login(username, PASSWORD).await
     }
 
@@ -425,9 +483,15 @@ impl Drop for TestApp {
 /// the body for further checks.
 pub async fn assert_problem(response: Response, status: StatusCode, code: &str) -> Value {
     assert_eq!(response.status(), status, "status for expected code {code}");
-    let content_type = response.headers()[reqwest::header::CONTENT_TYPE].to_str().unwrap().to_owned();
+    let content_type = response.headers()[reqwest::header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(content_type, "application/problem+json");
-    let request_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["code"], code, "body: {body}");
     assert_eq!(body["status"], status.as_u16());
@@ -443,7 +507,12 @@ pub fn error_fields(problem: &Value) -> Vec<(String, String)> {
         .map(|errors| {
             errors
                 .iter()
-                .map(|e| (e["field"].as_str().unwrap().to_owned(), e["code"].as_str().unwrap().to_owned()))
+                .map(|e| {
+                    (
+                        e["field"].as_str().unwrap().to_owned(),
+                        e["code"].as_str().unwrap().to_owned(),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default()

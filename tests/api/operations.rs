@@ -21,17 +21,28 @@ async fn health_reports_live_and_ready(backend: Backend) {
     for path in ["/health/live", "/health/ready"] {
         let response = app.client.get(app.url(path)).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
-        assert_eq!(response.json::<Value>().await.unwrap(), json!({"status": "ok"}));
+        assert_eq!(
+            response.json::<Value>().await.unwrap(),
+            json!({"status": "ok"})
+        );
     }
 }
 
 async fn every_response_carries_a_request_id_and_nosniff(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let responses = [
-        app.client.get(app.url("/health/live")).send().await.unwrap(),
+        app.client
+            .get(app.url("/health/live"))
+            .send()
+            .await
+            .unwrap(),
         app.client.get(app.url("/me")).send().await.unwrap(),
         app.client.get(app.url("/nowhere")).send().await.unwrap(),
-        app.post("/auth/login", json!({"username": "x", "password": PASSWORD})).await,
+        app.post(
+            "/auth/login",
+            json!({"username": "x", "password": PASSWORD}),
+        )
+        .await,
     ];
     for response in responses {
         let id = response.headers()["x-request-id"].to_str().unwrap();
@@ -43,15 +54,39 @@ async fn every_response_carries_a_request_id_and_nosniff(backend: Backend) {
 async fn a_client_request_id_is_kept_only_when_well_formed(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let long = "x".repeat(128);
-    for (sent, kept) in [("trace-1_2.3:4", true), (long.as_str(), true), ("has space", false), ("semi;colon", false)] {
-        let response = app.client.get(app.url("/me")).header("x-request-id", sent).send().await.unwrap();
-        let echoed = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    for (sent, kept) in [
+        ("trace-1_2.3:4", true),
+        (long.as_str(), true),
+        ("has space", false),
+        ("semi;colon", false),
+    ] {
+        let response = app
+            .client
+            .get(app.url("/me"))
+            .header("x-request-id", sent)
+            .send()
+            .await
+            .unwrap();
+        let echoed = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
         assert_eq!(echoed == sent, kept, "{sent:?} → {echoed:?}");
         let body: Value = response.json().await.unwrap();
-        assert_eq!(body["request_id"], echoed.as_str(), "the problem body names the same id");
+        assert_eq!(
+            body["request_id"],
+            echoed.as_str(),
+            "the problem body names the same id"
+        );
     }
     let too_long = "y".repeat(129);
-    let response = app.client.get(app.url("/me")).header("x-request-id", &too_long).send().await.unwrap();
+    let response = app
+        .client
+        .get(app.url("/me"))
+        .header("x-request-id", &too_long)
+        .send()
+        .await
+        .unwrap();
     assert_ne!(response.headers()["x-request-id"], too_long.as_str());
 }
 
@@ -60,7 +95,10 @@ async fn a_database_outage_is_a_quick_503_and_the_server_recovers(backend: Backe
     let token = app.user_token("alice").await;
     let outage = app.db.outage().await;
 
-    let write = app.client.post(app.url("/auth/register")).json(&json!({"username": "bob", "password": PASSWORD}));
+    let write = app
+        .client
+        .post(app.url("/auth/register"))
+        .json(&json!({"username": "bob", "password": PASSWORD}));
     let reads = [
         app.client.get(app.url("/me")).bearer_auth(&token),
         app.client.get(app.url("/admin/users")).bearer_auth(&token),
@@ -68,26 +106,60 @@ async fn a_database_outage_is_a_quick_503_and_the_server_recovers(backend: Backe
     let mut affected = vec![write];
     if outage.stops_reads() {
         affected.extend(reads);
-        affected.push(app.client.post(app.url("/auth/login")).json(&json!({"username": "alice", "password": PASSWORD})));
+        affected.push(
+            app.client
+                .post(app.url("/auth/login"))
+                .json(&json!({"username": "alice", "password": PASSWORD})),
+        );
     }
     for request in affected {
         let started = Instant::now();
         let response = request.send().await.unwrap();
-        assert!(started.elapsed() < Duration::from_secs(8), "answered in {:?}", started.elapsed());
-        let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "answered in {:?}",
+            started.elapsed()
+        );
+        let retry_after: u64 = response.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
         assert!((1..=30).contains(&retry_after));
-        assert_problem(response, StatusCode::SERVICE_UNAVAILABLE, "service_unavailable").await;
+        assert_problem(
+            response,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+        )
+        .await;
     }
     if outage.stops_reads() {
         let started = Instant::now();
-        let ready = app.client.get(app.url("/health/ready")).send().await.unwrap();
+        let ready = app
+            .client
+            .get(app.url("/health/ready"))
+            .send()
+            .await
+            .unwrap();
         assert!(started.elapsed() < Duration::from_secs(8));
         assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(ready.json::<Value>().await.unwrap(), json!({"status": "unavailable"}));
+        assert_eq!(
+            ready.json::<Value>().await.unwrap(),
+            json!({"status": "unavailable"})
+        );
     } else {
-        assert_eq!(app.get("/me", &token).await.status(), StatusCode::OK, "reads go on");
+        assert_eq!(
+            app.get("/me", &token).await.status(),
+            StatusCode::OK,
+            "reads go on"
+        );
     }
-    let live = app.client.get(app.url("/health/live")).send().await.unwrap();
+    let live = app
+        .client
+        .get(app.url("/health/live"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(live.status(), StatusCode::OK, "the process itself is fine");
 
     outage.end().await;
@@ -98,10 +170,22 @@ async fn a_database_outage_is_a_quick_503_and_the_server_recovers(backend: Backe
         if status == StatusCode::OK {
             break;
         }
-        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "never anything but 503 while recovering");
+        assert_eq!(
+            status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "never anything but 503 while recovering"
+        );
         assert!(Instant::now() < deadline, "recovered within 20 s");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    assert_eq!(app.client.get(app.url("/health/ready")).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        app.client
+            .get(app.url("/health/ready"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
     app.register("bob").await;
 }

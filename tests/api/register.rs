@@ -44,18 +44,34 @@ async fn registration_returns_201_and_the_user_without_secrets(backend: Backend)
     assert_eq!(id.get_version_num(), 7);
     assert!(user["created_at"].as_str().unwrap().ends_with('Z'));
     let keys: Vec<&String> = user.as_object().unwrap().keys().collect();
-    assert_eq!(keys.len(), 7, "exactly the contract's user fields: {keys:?}");
+    assert_eq!(
+        keys.len(),
+        7,
+        "exactly the contract's user fields: {keys:?}"
+    );
     let text = body.to_string();
     assert!(!text.contains(PASSWORD) && !text.contains("argon2"));
 }
 
 async fn every_register_alias_behaves_like_the_canonical_route(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    for (i, path) in ["/auth/register", "/register", "/signup", "/api/auth/register"].iter().enumerate() {
+    for (i, path) in [
+        "/auth/register",
+        "/register",
+        "/signup",
+        "/api/auth/register",
+    ]
+    .iter()
+    .enumerate()
+    {
         let name = format!("alias{i}");
-        let created = app.post(path, json!({"username": name, "password": PASSWORD})).await;
+        let created = app
+            .post(path, json!({"username": name, "password": PASSWORD}))
+            .await;
         assert_eq!(created.status(), StatusCode::CREATED, "{path}");
-        let again = app.post(path, json!({"username": name, "password": PASSWORD})).await;
+        let again = app
+            .post(path, json!({"username": name, "password": PASSWORD}))
+            .await;
         assert_problem(again, StatusCode::CONFLICT, "username_taken").await;
         let bad = app.post(path, json!({"username": "x"})).await;
         assert_problem(bad, StatusCode::BAD_REQUEST, "validation_failed").await;
@@ -72,16 +88,26 @@ async fn a_taken_username_is_409_in_any_case_or_width(backend: Backend) {
     }
     // A longer name sharing the prefix is a different name.
     assert_eq!(
-        register(&app, json!({"username": "alice2", "password": PASSWORD})).await.status(),
+        register(&app, json!({"username": "alice2", "password": PASSWORD}))
+            .await
+            .status(),
         StatusCode::CREATED
     );
 }
 
 async fn a_taken_email_is_409_ignoring_case(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let first = register(&app, json!({"username": "one", "password": PASSWORD, "email": "same@example.com"})).await;
+    let first = register(
+        &app,
+        json!({"username": "one", "password": PASSWORD, "email": "same@example.com"}),
+    )
+    .await;
     assert_eq!(first.status(), StatusCode::CREATED);
-    let second = register(&app, json!({"username": "two", "password": PASSWORD, "email": "SAME@example.COM"})).await;
+    let second = register(
+        &app,
+        json!({"username": "two", "password": PASSWORD, "email": "SAME@example.COM"}),
+    )
+    .await;
     assert_problem(second, StatusCode::CONFLICT, "email_taken").await;
     // The refused registration left nothing behind: the name is still free.
     let third = register(&app, json!({"username": "two", "password": PASSWORD})).await;
@@ -90,7 +116,11 @@ async fn a_taken_email_is_409_ignoring_case(backend: Backend) {
 
 async fn registering_as_admin_is_403_unless_an_admin_asks(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let anonymous = register(&app, json!({"username": "mallory", "password": PASSWORD, "role": "admin"})).await;
+    let anonymous = register(
+        &app,
+        json!({"username": "mallory", "password": PASSWORD, "role": "admin"}),
+    )
+    .await;
     assert_problem(anonymous, StatusCode::FORBIDDEN, "role_forbidden").await;
 
     let user_token = app.user_token("eve").await;
@@ -114,17 +144,31 @@ async fn registering_as_admin_is_403_unless_an_admin_asks(backend: Backend) {
         )
         .await;
     assert_eq!(as_admin.status(), StatusCode::CREATED);
-    assert_eq!(as_admin.json::<Value>().await.unwrap()["user"]["role"], "admin");
+    assert_eq!(
+        as_admin.json::<Value>().await.unwrap()["user"]["role"],
+        "admin"
+    );
 
-    let explicit_user = register(&app, json!({"username": "plain", "password": PASSWORD, "role": "user"})).await;
+    let explicit_user = register(
+        &app,
+        json!({"username": "plain", "password": PASSWORD, "role": "user"}),
+    )
+    .await;
     assert_eq!(explicit_user.status(), StatusCode::CREATED);
 }
 
 async fn an_unknown_role_is_400(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let response = register(&app, json!({"username": "bob", "password": PASSWORD, "role": "superuser"})).await;
+    let response = register(
+        &app,
+        json!({"username": "bob", "password": PASSWORD, "role": "superuser"}),
+    )
+    .await;
     let body = assert_problem(response, StatusCode::BAD_REQUEST, "validation_failed").await;
-    assert_eq!(error_fields(&body), vec![("role".into(), "invalid_role".into())]);
+    assert_eq!(
+        error_fields(&body),
+        vec![("role".into(), "invalid_role".into())]
+    );
 }
 
 async fn twenty_concurrent_registrations_of_one_name_give_one_201(backend: Backend) {
@@ -133,12 +177,20 @@ async fn twenty_concurrent_registrations_of_one_name_give_one_201(backend: Backe
         let app = &app;
         async move {
             let name = if i % 2 == 0 { "racer" } else { "RACER" };
-            register(app, json!({"username": name, "password": PASSWORD})).await.status()
+            register(app, json!({"username": name, "password": PASSWORD}))
+                .await
+                .status()
         }
     });
     let statuses = futures::future::join_all(attempts).await;
-    let created = statuses.iter().filter(|s| **s == StatusCode::CREATED).count();
-    let conflicts = statuses.iter().filter(|s| **s == StatusCode::CONFLICT).count();
+    let created = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    let conflicts = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CONFLICT)
+        .count();
     assert_eq!((created, conflicts), (1, 19), "{statuses:?}");
     // The winner really exists and can log in.
     app.login("racer", PASSWORD).await;
@@ -161,8 +213,13 @@ async fn username_length_limits_are_inclusive(backend: Backend) {
         match expected {
             None => assert_eq!(response.status(), StatusCode::CREATED, "{username:?}"),
             Some(code) => {
-                let body = assert_problem(response, StatusCode::BAD_REQUEST, "validation_failed").await;
-                assert_eq!(error_fields(&body), vec![("username".into(), code.into())], "{username:?}");
+                let body =
+                    assert_problem(response, StatusCode::BAD_REQUEST, "validation_failed").await;
+                assert_eq!(
+                    error_fields(&body),
+                    vec![("username".into(), code.into())],
+                    "{username:?}"
+                );
             }
         }
     }
@@ -192,12 +249,21 @@ async fn password_rules_are_enforced_at_their_boundaries(backend: Backend) {
             Some("contains_email") => "carol.mail@example.com".to_owned(),
             _ => format!("person{i}@example.com"),
         };
-        let response = register(&app, json!({"username": username, "password": password, "email": email})).await;
+        let response = register(
+            &app,
+            json!({"username": username, "password": password, "email": email}),
+        )
+        .await;
         match expected {
             None => assert_eq!(response.status(), StatusCode::CREATED, "{password:?}"),
             Some(code) => {
-                let body = assert_problem(response, StatusCode::BAD_REQUEST, "validation_failed").await;
-                assert_eq!(error_fields(&body), vec![("password".into(), code.into())], "{password:?}");
+                let body =
+                    assert_problem(response, StatusCode::BAD_REQUEST, "validation_failed").await;
+                assert_eq!(
+                    error_fields(&body),
+                    vec![("password".into(), code.into())],
+                    "{password:?}"
+                );
                 let echoed = body["detail"].to_string() + &body["errors"][0]["message"].to_string();
                 assert!(!echoed.contains(&password), "the password is not echoed");
             }
@@ -209,8 +275,15 @@ async fn the_minimum_password_length_can_be_raised(backend: Backend) {
     let app = TestApp::spawn_with(backend, Settings::new().set("PASSWORD_MIN_LENGTH", "12")).await;
     let short = register(&app, json!({"username": "dave", "password": "xk4!qz9#abc"})).await;
     let body = assert_problem(short, StatusCode::BAD_REQUEST, "validation_failed").await;
-    assert_eq!(error_fields(&body), vec![("password".into(), "too_short".into())]);
-    let ok = register(&app, json!({"username": "dave", "password": "xk4!qz9#abcd"})).await;
+    assert_eq!(
+        error_fields(&body),
+        vec![("password".into(), "too_short".into())]
+    );
+    let ok = register(
+        &app,
+        json!({"username": "dave", "password": "xk4!qz9#abcd"}),
+    )
+    .await;
     assert_eq!(ok.status(), StatusCode::CREATED);
 }
 
@@ -231,8 +304,15 @@ async fn email_and_name_limits_are_inclusive(backend: Backend) {
     .await;
     assert_eq!(at_limit.status(), StatusCode::CREATED);
     let stored: Value = at_limit.json().await.unwrap();
-    assert_eq!(stored["user"]["email"].as_str().unwrap().len(), 254, "nothing truncated");
-    assert_eq!(stored["user"]["name"].as_str().unwrap().chars().count(), 100);
+    assert_eq!(
+        stored["user"]["email"].as_str().unwrap().len(),
+        254,
+        "nothing truncated"
+    );
+    assert_eq!(
+        stored["user"]["name"].as_str().unwrap().chars().count(),
+        100
+    );
 
     let over = register(
         &app,
@@ -242,16 +322,30 @@ async fn email_and_name_limits_are_inclusive(backend: Backend) {
     let body = assert_problem(over, StatusCode::BAD_REQUEST, "validation_failed").await;
     assert_eq!(
         error_fields(&body),
-        vec![("email".into(), "too_long".into()), ("name".into(), "too_long".into())]
+        vec![
+            ("email".into(), "too_long".into()),
+            ("name".into(), "too_long".into())
+        ]
     );
-    let invalid = register(&app, json!({"username": "edge3", "password": PASSWORD, "email": "no-at-sign"})).await;
+    let invalid = register(
+        &app,
+        json!({"username": "edge3", "password": PASSWORD, "email": "no-at-sign"}),
+    )
+    .await;
     let body = assert_problem(invalid, StatusCode::BAD_REQUEST, "validation_failed").await;
-    assert_eq!(error_fields(&body), vec![("email".into(), "invalid_email".into())]);
+    assert_eq!(
+        error_fields(&body),
+        vec![("email".into(), "invalid_email".into())]
+    );
 }
 
 async fn every_problem_is_listed_at_once(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let response = register(&app, json!({"username": "x", "password": "short", "email": "nope", "role": "boss"})).await;
+    let response = register(
+        &app,
+        json!({"username": "x", "password": "short", "email": "nope", "role": "boss"}),
+    )
+    .await;
     let body = assert_problem(response, StatusCode::BAD_REQUEST, "validation_failed").await;
     let mut fields: Vec<String> = error_fields(&body).into_iter().map(|(f, _)| f).collect();
     fields.sort();
@@ -261,7 +355,10 @@ async fn every_problem_is_listed_at_once(backend: Backend) {
     let body = assert_problem(empty, StatusCode::BAD_REQUEST, "validation_failed").await;
     assert_eq!(
         error_fields(&body),
-        vec![("username".into(), "required".into()), ("password".into(), "required".into())]
+        vec![
+            ("username".into(), "required".into()),
+            ("password".into(), "required".into())
+        ]
     );
 }
 
@@ -269,7 +366,14 @@ async fn email_is_required_when_configured(backend: Backend) {
     let app = TestApp::spawn_with(backend, Settings::new().set("REQUIRE_EMAIL", "true")).await;
     let without = register(&app, json!({"username": "frank", "password": PASSWORD})).await;
     let body = assert_problem(without, StatusCode::BAD_REQUEST, "validation_failed").await;
-    assert_eq!(error_fields(&body), vec![("email".into(), "required".into())]);
-    let with = register(&app, json!({"username": "frank", "password": PASSWORD, "email": "f@example.com"})).await;
+    assert_eq!(
+        error_fields(&body),
+        vec![("email".into(), "required".into())]
+    );
+    let with = register(
+        &app,
+        json!({"username": "frank", "password": PASSWORD, "email": "f@example.com"}),
+    )
+    .await;
     assert_eq!(with.status(), StatusCode::CREATED);
 }

@@ -27,9 +27,14 @@ fn now() -> u64 {
 }
 
 fn parts(token: &str) -> (Value, Value) {
-    let decode = |part: &str| -> Value { serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap() };
+    let decode = |part: &str| -> Value {
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+    };
     let mut pieces = token.split('.');
-    (decode(pieces.next().unwrap()), decode(pieces.next().unwrap()))
+    (
+        decode(pieces.next().unwrap()),
+        decode(pieces.next().unwrap()),
+    )
 }
 
 /// A login for `alice`, and the header and claims of its token.
@@ -57,16 +62,33 @@ async fn access_tokens_carry_every_claim_the_contract_lists(backend: Backend) {
     assert_eq!(header["typ"], "at+jwt");
     assert_eq!(header["alg"], "HS256");
     assert!(header["kid"].as_str().is_some_and(|k| !k.is_empty()));
-    for claim in ["iss", "aud", "sub", "exp", "iat", "nbf", "jti", "sid", "role", "preferred_username"] {
+    for claim in [
+        "iss",
+        "aud",
+        "sub",
+        "exp",
+        "iat",
+        "nbf",
+        "jti",
+        "sid",
+        "role",
+        "preferred_username",
+    ] {
         assert!(!claims[claim].is_null(), "claim {claim} in {claims}");
     }
     assert_eq!(claims["iss"], "gatehouse");
     assert_eq!(claims["aud"], "gatehouse");
     assert_eq!(claims["role"], "user");
     assert_eq!(claims["preferred_username"], "alice");
-    assert_eq!(claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(), 15 * 60);
+    assert_eq!(
+        claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
+        15 * 60
+    );
     let second = parts(&app.login("alice", PASSWORD).await).1;
-    assert_ne!(claims["sid"], second["sid"], "each login is its own session");
+    assert_ne!(
+        claims["sid"], second["sid"],
+        "each login is its own session"
+    );
     assert_ne!(claims["jti"], second["jti"]);
 }
 
@@ -76,8 +98,12 @@ async fn another_service_can_verify_a_token_with_the_shared_secret(backend: Back
     let mut validation = Validation::new(Algorithm::HS256);
     validation.set_issuer(&["gatehouse"]);
     validation.set_audience(&["gatehouse"]);
-    let data = jsonwebtoken::decode::<Value>(&token, &DecodingKey::from_secret(TEST_SECRET.as_bytes()), &validation)
-        .expect("verifies with the secret's bytes as they are");
+    let data = jsonwebtoken::decode::<Value>(
+        &token,
+        &DecodingKey::from_secret(TEST_SECRET.as_bytes()),
+        &validation,
+    )
+    .expect("verifies with the secret's bytes as they are");
     assert_eq!(data.claims["preferred_username"], "alice");
 }
 
@@ -85,11 +111,31 @@ async fn a_request_without_a_bearer_token_is_401_missing_token(backend: Backend)
     let app = TestApp::spawn(backend).await;
     let (token, _, _) = alice(&app).await;
     let none = app.client.get(app.url("/me")).send().await.unwrap();
-    let basic = app.client.get(app.url("/me")).basic_auth("alice", Some(PASSWORD)).send().await.unwrap();
-    let query = app.client.get(app.url(&format!("/me?access_token={token}"))).send().await.unwrap();
-    let cookie = app.client.get(app.url("/me")).header("cookie", format!("access_token={token}")).send().await.unwrap();
+    let basic = app
+        .client
+        .get(app.url("/me"))
+        .basic_auth("alice", Some(PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    let query = app
+        .client
+        .get(app.url(&format!("/me?access_token={token}")))
+        .send()
+        .await
+        .unwrap();
+    let cookie = app
+        .client
+        .get(app.url("/me"))
+        .header("cookie", format!("access_token={token}"))
+        .send()
+        .await
+        .unwrap();
     for response in [none, basic, query, cookie] {
-        assert_eq!(response.headers()["www-authenticate"], r#"Bearer realm="gatehouse""#);
+        assert_eq!(
+            response.headers()["www-authenticate"],
+            r#"Bearer realm="gatehouse""#
+        );
         assert_problem(response, StatusCode::UNAUTHORIZED, "missing_token").await;
     }
 }
@@ -98,10 +144,22 @@ async fn the_bearer_scheme_is_case_insensitive(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (token, _, _) = alice(&app).await;
     for scheme in ["Bearer", "bearer", "BEARER"] {
-        let response = app.client.get(app.url("/protected")).header("authorization", format!("{scheme} {token}")).send().await.unwrap();
+        let response = app
+            .client
+            .get(app.url("/protected"))
+            .header("authorization", format!("{scheme} {token}"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{scheme}");
     }
-    let empty = app.client.get(app.url("/protected")).header("authorization", "Bearer ").send().await.unwrap();
+    let empty = app
+        .client
+        .get(app.url("/protected"))
+        .header("authorization", "Bearer ")
+        .send()
+        .await
+        .unwrap();
     assert_problem(empty, StatusCode::UNAUTHORIZED, "invalid_token").await;
 }
 
@@ -131,7 +189,8 @@ async fn every_kind_of_bad_token_is_401_invalid_token(backend: Backend) {
 
     let unsigned = format!(
         "{}.{}.",
-        URL_SAFE_NO_PAD.encode(json!({"alg": "none", "typ": "at+jwt", "kid": header["kid"]}).to_string()),
+        URL_SAFE_NO_PAD
+            .encode(json!({"alg": "none", "typ": "at+jwt", "kid": header["kid"]}).to_string()),
         URL_SAFE_NO_PAD.encode(claims.to_string())
     );
     let (head, _) = genuine.rsplit_once('.').unwrap();
@@ -141,30 +200,137 @@ async fn every_kind_of_bad_token_is_401_invalid_token(backend: Backend) {
         pieces.join(".")
     };
     let cases: Vec<(&str, String)> = vec![
-        ("wrong secret", sign(&header, &claims, Algorithm::HS256, b"another-secret-that-is-also-32-bytes-long")),
+        (
+            "wrong secret",
+            sign(
+                &header,
+                &claims,
+                Algorithm::HS256,
+                b"another-secret-that-is-also-32-bytes-long",
+            ),
+        ),
         ("alg none", unsigned),
-        ("alg HS384 with the right secret", sign(&header, &claims, Algorithm::HS384, secret)),
-        ("nbf in the future", sign(&header, &with("nbf", json!(now() + 120)), Algorithm::HS256, secret)),
-        ("wrong issuer", sign(&header, &with("iss", json!("someone-else")), Algorithm::HS256, secret)),
-        ("wrong audience", sign(&header, &with("aud", json!("another-api")), Algorithm::HS256, secret)),
-        ("typ JWT", sign(&header_with("typ", json!("JWT")), &claims, Algorithm::HS256, secret)),
-        ("typ refresh", sign(&header_with("typ", json!("refresh+jwt")), &claims, Algorithm::HS256, secret)),
-        ("no typ", sign(&header_with("typ", Value::Null), &claims, Algorithm::HS256, secret)),
-        ("unknown kid", sign(&header_with("kid", json!("no-such-key")), &claims, Algorithm::HS256, secret)),
-        ("no kid", sign(&header_with("kid", Value::Null), &claims, Algorithm::HS256, secret)),
-        ("string exp", sign(&header, &with("exp", json!((now() + 600).to_string())), Algorithm::HS256, secret)),
-        ("missing exp", sign(&header, &without("exp"), Algorithm::HS256, secret)),
-        ("missing sid", sign(&header, &without("sid"), Algorithm::HS256, secret)),
-        ("subject not a user", sign(&header, &with("sub", json!(uuid::Uuid::now_v7())), Algorithm::HS256, secret)),
+        (
+            "alg HS384 with the right secret",
+            sign(&header, &claims, Algorithm::HS384, secret),
+        ),
+        (
+            "nbf in the future",
+            sign(
+                &header,
+                &with("nbf", json!(now() + 120)),
+                Algorithm::HS256,
+                secret,
+            ),
+        ),
+        (
+            "wrong issuer",
+            sign(
+                &header,
+                &with("iss", json!("someone-else")),
+                Algorithm::HS256,
+                secret,
+            ),
+        ),
+        (
+            "wrong audience",
+            sign(
+                &header,
+                &with("aud", json!("another-api")),
+                Algorithm::HS256,
+                secret,
+            ),
+        ),
+        (
+            "typ JWT",
+            sign(
+                &header_with("typ", json!("JWT")),
+                &claims,
+                Algorithm::HS256,
+                secret,
+            ),
+        ),
+        (
+            "typ refresh",
+            sign(
+                &header_with("typ", json!("refresh+jwt")),
+                &claims,
+                Algorithm::HS256,
+                secret,
+            ),
+        ),
+        (
+            "no typ",
+            sign(
+                &header_with("typ", Value::Null),
+                &claims,
+                Algorithm::HS256,
+                secret,
+            ),
+        ),
+        (
+            "unknown kid",
+            sign(
+                &header_with("kid", json!("no-such-key")),
+                &claims,
+                Algorithm::HS256,
+                secret,
+            ),
+        ),
+        (
+            "no kid",
+            sign(
+                &header_with("kid", Value::Null),
+                &claims,
+                Algorithm::HS256,
+                secret,
+            ),
+        ),
+        (
+            "string exp",
+            sign(
+                &header,
+                &with("exp", json!((now() + 600).to_string())),
+                Algorithm::HS256,
+                secret,
+            ),
+        ),
+        (
+            "missing exp",
+            sign(&header, &without("exp"), Algorithm::HS256, secret),
+        ),
+        (
+            "missing sid",
+            sign(&header, &without("sid"), Algorithm::HS256, secret),
+        ),
+        (
+            "subject not a user",
+            sign(
+                &header,
+                &with("sub", json!(uuid::Uuid::now_v7())),
+                Algorithm::HS256,
+                secret,
+            ),
+        ),
         ("tampered payload", tampered_payload),
         ("signature stripped", format!("{head}.")),
         ("not a JWT", "abc.def".to_owned()),
     ];
     for (case, token) in cases {
         let response = status_with(&app, &token).await;
-        assert_eq!(response.headers().get("www-authenticate").map(|v| v.to_str().unwrap()), Some(INVALID_CHALLENGE), "{case}");
+        assert_eq!(
+            response
+                .headers()
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap()),
+            Some(INVALID_CHALLENGE),
+            "{case}"
+        );
         let body = assert_problem(response, StatusCode::UNAUTHORIZED, "invalid_token").await;
-        assert!(!body.to_string().contains(&token), "{case}: the token is not echoed");
+        assert!(
+            !body.to_string().contains(&token),
+            "{case}: the token is not echoed"
+        );
     }
 }
 
@@ -180,15 +346,28 @@ async fn an_expired_token_is_401_token_expired(backend: Backend) {
     assert_problem(response, StatusCode::UNAUTHORIZED, "token_expired").await;
 
     // Expired and forged is simply invalid: the signature is checked first.
-    let forged = sign(&header, &claims, Algorithm::HS256, b"another-secret-that-is-also-32-bytes-long");
-    assert_problem(status_with(&app, &forged).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    let forged = sign(
+        &header,
+        &claims,
+        Algorithm::HS256,
+        b"another-secret-that-is-also-32-bytes-long",
+    );
+    assert_problem(
+        status_with(&app, &forged).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
 }
 
 async fn a_valid_token_without_the_role_is_403_insufficient_role(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (token, _, _) = alice(&app).await;
     let response = app.get("/admin/users", &token).await;
-    assert_eq!(response.headers()["www-authenticate"], r#"Bearer realm="gatehouse", error="insufficient_scope""#);
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        r#"Bearer realm="gatehouse", error="insufficient_scope""#
+    );
     assert_problem(response, StatusCode::FORBIDDEN, "insufficient_role").await;
 }
 
@@ -197,14 +376,27 @@ async fn a_generated_secret_is_shared_by_restarts_and_instances(backend: Backend
     first.register("alice").await;
     let token = first.login("alice", PASSWORD).await;
     let second = TestApp::spawn_on(first.db.clone(), Settings::new().unset("JWT_SECRET")).await;
-    assert_eq!(second.get("/me", &token).await.status(), StatusCode::OK, "a second instance agrees");
+    assert_eq!(
+        second.get("/me", &token).await.status(),
+        StatusCode::OK,
+        "a second instance agrees"
+    );
     let db = first.db.clone();
     first.stop().await;
     second.stop().await;
     let restarted = TestApp::spawn_on(db, Settings::new().unset("JWT_SECRET")).await;
-    assert_eq!(restarted.get("/me", &token).await.status(), StatusCode::OK, "a restart agrees");
+    assert_eq!(
+        restarted.get("/me", &token).await.status(),
+        StatusCode::OK,
+        "a restart agrees"
+    );
     // The generated key is not the test secret: a token forged with it fails.
     let (header, claims) = parts(&token);
     let forged = sign(&header, &claims, Algorithm::HS256, TEST_SECRET.as_bytes());
-    assert_problem(restarted.get("/me", &forged).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    assert_problem(
+        restarted.get("/me", &forged).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
 }
