@@ -229,7 +229,14 @@ pub struct PasswordChange {
     pub new_password: Option<String>,
 }
 
-pub async fn change_password(app: &App, user: &User, change: PasswordChange) -> Result<()> {
+/// Sets a new password and ends every other session of the user; the
+/// caller's own session (`current`) stays logged in.
+pub async fn change_password(
+    app: &App,
+    user: &User,
+    current_session: uuid::Uuid,
+    change: PasswordChange,
+) -> Result<()> {
     let mut problems = Problems::default();
     let current = required(&mut problems, "current_password", change.current_password)
         .and_then(|raw| problems.check(Password::given("current_password", &raw)));
@@ -250,7 +257,10 @@ pub async fn change_password(app: &App, user: &User, change: PasswordChange) -> 
     verify_own_password(app, user, &current).await?;
     let hash = app.hasher.hash(&new).await?;
     app.store.set_password_hash(user.id, &hash).await?;
-    tracing::info!(user_id = %user.id, "password changed");
+    app.store
+        .end_sessions(user.id, current_session, crate::store::LogoutScope::Others)
+        .await?;
+    tracing::info!(user_id = %user.id, "password changed; other sessions ended");
     Ok(())
 }
 

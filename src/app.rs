@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::auth::keys::{self, KeyError, KeyRing};
-use crate::auth::{HashError, PasswordHasher, TokenService};
+use crate::auth::{HashError, PasswordHasher, RefreshTokens, TokenService};
 use crate::config::Config;
 use crate::domain::PasswordPolicy;
 use crate::store::{Store, StoreError};
@@ -19,6 +19,7 @@ pub struct App {
     pub store: Store,
     pub hasher: PasswordHasher,
     pub tokens: TokenService,
+    pub refresh_tokens: RefreshTokens,
     pub password_policy: PasswordPolicy,
 }
 
@@ -60,6 +61,7 @@ pub async fn open_store(config: &Config) -> Result<Store, StartupError> {
 pub async fn build(config: Config) -> Result<AppState, StartupError> {
     let store = open_store(&config).await?;
     let keys = KeyRing::load(&config, &store).await?;
+    let refresh_tokens = RefreshTokens::load(&store).await?;
     let hasher = PasswordHasher::new(
         config.argon2,
         config.max_concurrent_hashes,
@@ -68,6 +70,7 @@ pub async fn build(config: Config) -> Result<AppState, StartupError> {
     .await?;
     Ok(AppState(Arc::new(App {
         tokens: TokenService::new(&config, keys),
+        refresh_tokens,
         password_policy: PasswordPolicy {
             min_length: config.password_min_length,
         },
@@ -95,7 +98,10 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let maintenance = tokio::spawn(reload_keys_periodically(state.clone()));
+    let maintenance = [
+        tokio::spawn(reload_keys_periodically(state.clone())),
+        tokio::spawn(sweep_expired_sessions(state.clone())),
+    ];
     let router = crate::http::router(state.clone());
     let result = axum::serve(
         listener,
@@ -103,7 +109,7 @@ pub async fn serve(
     )
     .with_graceful_shutdown(shutdown)
     .await;
-    maintenance.abort();
+    maintenance.iter().for_each(|task| task.abort());
     state.store.close().await;
     result
 }
@@ -116,6 +122,21 @@ async fn reload_keys_periodically(state: AppState) {
         tick.tick().await;
         if let Err(e) = state.tokens.reload(&state.config, &state.store).await {
             tracing::warn!(cause = %e, "could not reload signing keys; keeping the current ones");
+        }
+    }
+}
+
+/// How often ended sessions are deleted, so the table does not grow forever.
+const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
+
+async fn sweep_expired_sessions(state: AppState) {
+    let mut tick = tokio::time::interval(SWEEP_INTERVAL);
+    loop {
+        tick.tick().await;
+        match state.store.sweep_sessions(state.liveness()).await {
+            Ok(0) => {}
+            Ok(swept) => tracing::info!(swept, "expired sessions deleted"),
+            Err(e) => tracing::warn!(cause = %e, "could not sweep expired sessions"),
         }
     }
 }

@@ -49,6 +49,10 @@ pub enum ApiError {
     #[error("invalid credentials")]
     InvalidCredentials,
 
+    /// 401 `invalid_refresh_token`: unknown, spent, expired or revoked.
+    #[error("invalid refresh token")]
+    InvalidRefreshToken,
+
     /// 403 `insufficient_role`: a valid token without the needed role.
     #[error("insufficient role")]
     InsufficientRole,
@@ -138,9 +142,8 @@ impl ApiError {
         use ApiError::*;
         match self {
             Validation(_) | BadRequest { .. } => StatusCode::BAD_REQUEST,
-            MissingToken | InvalidToken | TokenExpired | InvalidCredentials => {
-                StatusCode::UNAUTHORIZED
-            }
+            MissingToken | InvalidToken | TokenExpired | InvalidCredentials
+            | InvalidRefreshToken => StatusCode::UNAUTHORIZED,
             InsufficientRole | RoleForbidden | AccountDisabled => StatusCode::FORBIDDEN,
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -162,6 +165,7 @@ impl ApiError {
             InvalidToken => "invalid_token",
             TokenExpired => "token_expired",
             InvalidCredentials => "invalid_credentials",
+            InvalidRefreshToken => "invalid_refresh_token",
             InsufficientRole => "insufficient_role",
             RoleForbidden => "role_forbidden",
             AccountDisabled => "account_disabled",
@@ -187,6 +191,7 @@ impl ApiError {
             InvalidToken => "The access token is not valid.",
             TokenExpired => "The access token has expired.",
             InvalidCredentials => "The credentials are not valid.",
+            InvalidRefreshToken => "The refresh token is not valid; log in again.",
             InsufficientRole => "Your role does not allow this.",
             RoleForbidden => "Only an admin may register a user with that role.",
             AccountDisabled => "This account is disabled.",

@@ -3,8 +3,10 @@
 
 pub mod keys;
 pub mod password;
+pub mod refresh;
 pub mod tokens;
 
 pub use keys::KeyRing;
 pub use password::{HashError, PasswordHasher};
+pub use refresh::RefreshTokens;
 pub use tokens::{AccessClaims, IssuedToken, TokenError, TokenService};

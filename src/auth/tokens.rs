@@ -87,11 +87,13 @@ impl TokenService {
         Ok(())
     }
 
-    /// Signs an access token for `user` in session `session_id`.
-    pub fn issue(&self, user: &User, session_id: Uuid) -> IssuedToken {
+    /// Signs an access token for `user` in session `session_id`, issued at
+    /// `issued_at` (Unix seconds) with id `jti`. The same inputs give the
+    /// same token, which is what lets a replayed refresh return it again.
+    pub fn issue(&self, user: &User, session_id: Uuid, issued_at: u64, jti: Uuid) -> IssuedToken {
         let ring = self.key_ring();
         let (kid, key) = ring.signing();
-        let now = jsonwebtoken::get_current_timestamp();
+        let now = issued_at;
         let claims = AccessClaims {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
@@ -99,7 +101,7 @@ impl TokenService {
             exp: now + self.ttl.as_secs(),
             iat: now,
             nbf: now,
-            jti: Uuid::now_v7(),
+            jti,
             sid: session_id,
             role: user.role,
             preferred_username: user.username.clone(),
@@ -108,6 +110,9 @@ impl TokenService {
         header.typ = Some("at+jwt".to_owned());
         header.kid = Some(kid.to_owned());
         let token = jsonwebtoken::encode(&header, &claims, key).expect("signing with a loaded key");
+        // The full lifetime even for a replayed pair, so both answers to
+        // concurrent refreshes are identical; the overstatement is at most
+        // the grace window, and `exp` is what verification uses.
         IssuedToken {
             token,
             expires_in: self.ttl.as_secs(),

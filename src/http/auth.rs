@@ -4,15 +4,17 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
+use secrecy::ExposeSecret;
 use serde::Serialize;
-use uuid::Uuid;
 
+use super::client::ClientInfo;
 use super::extract::{MaybeAuthUser, StrictJson};
 use super::views::UserView;
 use crate::accounts::{self, Granting, LoginAttempt, Registration};
 use crate::app::AppState;
 use crate::domain::Role;
 use crate::error::Result;
+use crate::sessions::{self, TokenPair};
 
 /// Canonical paths first; the rest are aliases that behave identically.
 pub const REGISTER_PATHS: &[&str] = &[
@@ -59,25 +61,34 @@ async fn register(
     ))
 }
 
+/// The body of login and refresh responses.
 #[derive(Serialize)]
-struct TokenResponse {
+pub struct TokenResponse {
     access_token: String,
     token_type: &'static str,
     expires_in: u64,
+    refresh_token: String,
     user: UserView,
+}
+
+impl From<TokenPair> for TokenResponse {
+    fn from(pair: TokenPair) -> Self {
+        Self {
+            access_token: pair.access_token,
+            token_type: "Bearer",
+            expires_in: pair.expires_in,
+            refresh_token: pair.refresh_token.expose_secret().to_owned(),
+            user: UserView::from(&pair.user),
+        }
+    }
 }
 
 async fn login(
     State(state): State<AppState>,
+    client: ClientInfo,
     StrictJson(attempt): StrictJson<LoginAttempt>,
 ) -> Result<Json<TokenResponse>> {
     let user = accounts::check_login(&state, attempt).await?;
-    // Each login is its own session; `sid` names it in every access token.
-    let issued = state.tokens.issue(&user, Uuid::now_v7());
-    Ok(Json(TokenResponse {
-        access_token: issued.token,
-        token_type: "Bearer",
-        expires_in: issued.expires_in,
-        user: UserView::from(&user),
-    }))
+    let pair = sessions::start(&state, user, &client).await?;
+    Ok(Json(pair.into()))
 }

@@ -147,11 +147,11 @@ impl FromRequestParts<AppState> for AuthUser {
             TokenError::Expired => ApiError::TokenExpired,
             TokenError::Invalid => ApiError::InvalidToken,
         })?;
-        // A database outage surfaces as 503 here, never as a 401 that would
-        // make a client throw its tokens away.
-        let user = state
-            .store
-            .user_by_id(claims.sub)
+        // The session must still be live and its user still there: this is
+        // how logout, revocation and deletion take effect at once. A database
+        // outage surfaces as 503 here, never as a 401 that would make a
+        // client throw its tokens away.
+        let user = crate::sessions::authenticate(state, claims.sid, claims.sub)
             .await?
             .ok_or(ApiError::InvalidToken)?;
         // A token minted before a role change speaks for a role the user no
@@ -194,6 +194,31 @@ impl FromRequestParts<AppState> for AdminUser {
             return Err(ApiError::InsufficientRole);
         }
         Ok(Self(caller))
+    }
+}
+
+/// A JSON body that may be left out entirely: no body and no
+/// `Content-Type` gives `None`; anything sent is read as [`StrictJson`].
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T, S> FromRequest<S> for OptionalJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let declared_empty = request
+            .headers()
+            .get(CONTENT_LENGTH)
+            .is_none_or(|v| v.as_bytes() == b"0");
+        if declared_empty && request.headers().get(CONTENT_TYPE).is_none() {
+            return Ok(Self(None));
+        }
+        StrictJson::from_request(request, state)
+            .await
+            .map(|StrictJson(v)| Self(Some(v)))
     }
 }
 

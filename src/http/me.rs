@@ -57,10 +57,10 @@ async fn update(
 
 async fn change_password(
     State(state): State<AppState>,
-    AuthUser { user, .. }: AuthUser,
+    AuthUser { user, claims }: AuthUser,
     StrictJson(change): StrictJson<PasswordChange>,
 ) -> Result<StatusCode> {
-    accounts::change_password(&state, &user, change).await?;
+    accounts::change_password(&state, &user, claims.sid, change).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -3,11 +3,13 @@
 
 pub mod admin;
 pub mod auth;
+pub mod client;
 pub mod extract;
 pub mod health;
 pub mod me;
 pub mod problem;
 pub mod request_id;
+pub mod sessions;
 pub mod views;
 
 use std::time::Duration;
@@ -40,6 +42,7 @@ pub fn router(state: AppState) -> Router {
     let mut router = Router::new()
         .merge(auth::router())
         .merge(me::router())
+        .merge(sessions::router())
         .merge(admin::router())
         .merge(health::router())
         .fallback(|| async { ApiError::NotFound })

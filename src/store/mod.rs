@@ -9,6 +9,7 @@
 //! would drift apart; this keeps one.
 
 mod keys;
+mod sessions;
 mod users;
 
 use std::str::FromStr;
@@ -18,6 +19,7 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
 pub use keys::StoredKey;
+pub use sessions::{Liveness, LogoutScope, NewSession, Refresh, SessionRow};
 pub use users::{LoginColumn, NewUser, ProfileChanges, UserPage};
 
 use crate::config::DatabaseUrl;

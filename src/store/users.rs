@@ -7,7 +7,7 @@ use crate::domain::{Role, User, UserId};
 
 /// The columns every user query returns, in the shape both drivers decode.
 #[derive(sqlx::FromRow)]
-struct UserRow {
+pub(super) struct UserRow {
     id: String,
     username: String,
     email: Option<String>,
@@ -21,6 +21,10 @@ struct UserRow {
 
 const USER_COLUMNS: &str =
     "id, username, email, name, role, disabled, created_at, updated_at, last_login_at";
+
+/// [`USER_COLUMNS`] qualified by the alias `u`, for joins.
+pub(super) const USER_COLUMNS_OF_U: &str = "u.id, u.username, u.email, u.name, u.role, \
+     u.disabled, u.created_at, u.updated_at, u.last_login_at";
 
 impl TryFrom<UserRow> for User {
     type Error = StoreError;

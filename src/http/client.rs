@@ -1,0 +1,168 @@
+//! Who is calling: the client's IP address and user agent. Forwarding
+//! headers (`X-Forwarded-For`, `Forwarded`) are believed only when the
+//! direct peer is one of `TRUSTED_PROXIES`; otherwise the socket address is
+//! the client, so a spoofed header changes nothing.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::HeaderMap;
+use axum::http::header::USER_AGENT;
+use axum::http::request::Parts;
+
+use crate::app::AppState;
+use crate::config::Config;
+
+/// Longest user agent kept with a session; longer ones are cut (at a
+/// character boundary). It is a label for the user, not input to validate.
+const USER_AGENT_LIMIT: usize = 512;
+
+#[derive(Debug, Clone)]
+pub struct ClientInfo {
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+impl FromRequestParts<AppState> for ClientInfo {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        let ip = peer.map(|peer| client_ip(&state.config, peer, &parts.headers));
+        let user_agent = parts
+            .headers
+            .get(USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| {
+                ua.chars()
+                    .filter(|c| !c.is_control())
+                    .take(USER_AGENT_LIMIT)
+                    .collect()
+            });
+        Ok(Self { ip, user_agent })
+    }
+}
+
+/// The client address for a request from `peer`. Walking the forwarding
+/// chain from the nearest hop outwards, trusted proxies are skipped and the
+/// first address that is not one is the client. An unreadable entry stops
+/// the walk: nothing beyond it can be trusted.
+pub fn client_ip(config: &Config, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+    if !config.is_trusted_proxy(peer) {
+        return peer;
+    }
+    let hops = forwarded_for(headers);
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        let Some(ip) = hop else { break };
+        client = *ip;
+        if !config.is_trusted_proxy(*ip) {
+            break;
+        }
+    }
+    client
+}
+
+/// The addresses in `X-Forwarded-For`, or else in `Forwarded`'s `for=`
+/// parameters, nearest hop last; `None` for an entry that is not an address.
+fn forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
+    let joined = |name: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let xff = joined("x-forwarded-for");
+    if !xff.trim().is_empty() {
+        return xff
+            .split(',')
+            .map(|hop| parse_address(hop.trim()))
+            .collect();
+    }
+    joined("forwarded")
+        .split(',')
+        .filter_map(|element| {
+            element.split(';').find_map(|pair| {
+                let (key, value) = pair.trim().split_once('=')?;
+                key.trim()
+                    .eq_ignore_ascii_case("for")
+                    .then(|| parse_address(value.trim().trim_matches('"')))
+            })
+        })
+        .collect()
+}
+
+/// `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1` or `[2001:db8::1]:4711`.
+fn parse_address(raw: &str) -> Option<IpAddr> {
+    raw.parse::<IpAddr>()
+        .ok()
+        .or_else(|| raw.parse::<SocketAddr>().ok().map(|s| s.ip()))
+        .or_else(|| raw.strip_prefix('[')?.strip_suffix(']')?.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+    use std::collections::HashMap;
+
+    fn config(trusted: &str) -> Config {
+        let vars = HashMap::from([("TRUSTED_PROXIES".to_owned(), trusted.to_owned())]);
+        Config::from_map(&vars).unwrap()
+    }
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.append(*k, HeaderValue::from_static(v));
+        }
+        map
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn an_untrusted_peer_is_the_client_whatever_it_says() {
+        let c = config("10.0.0.0/8");
+        let h = headers(&[("x-forwarded-for", "1.2.3.4")]);
+        assert_eq!(client_ip(&c, ip("203.0.113.9"), &h), ip("203.0.113.9"));
+    }
+
+    #[test]
+    fn a_trusted_proxy_names_the_first_untrusted_hop() {
+        let c = config("10.0.0.0/8, 192.168.1.1");
+        let h = headers(&[("x-forwarded-for", "6.6.6.6, 198.51.100.7, 10.1.2.3")]);
+        assert_eq!(client_ip(&c, ip("192.168.1.1"), &h), ip("198.51.100.7"));
+    }
+
+    #[test]
+    fn the_forwarded_header_is_read_too() {
+        let c = config("10.0.0.1");
+        let h = headers(&[(
+            "forwarded",
+            r#"for=192.0.2.60;proto=http, for="[2001:db8::1]:4711""#,
+        )]);
+        assert_eq!(client_ip(&c, ip("10.0.0.1"), &h), ip("2001:db8::1"));
+    }
+
+    #[test]
+    fn garbage_stops_the_walk_at_the_last_trusted_hop() {
+        let c = config("10.0.0.0/8");
+        let h = headers(&[("x-forwarded-for", "1.2.3.4, not-an-ip, 10.0.0.2")]);
+        assert_eq!(client_ip(&c, ip("10.0.0.1"), &h), ip("10.0.0.2"));
+        assert_eq!(
+            client_ip(&c, ip("10.0.0.1"), &HeaderMap::new()),
+            ip("10.0.0.1")
+        );
+    }
+}
