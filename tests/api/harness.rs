@@ -142,6 +142,24 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// Runs one statement directly on the test database, for arranging
+    /// states the API cannot reach quickly (a session idle for a week).
+    pub async fn execute(&self, statement: &str) {
+        let statement = sqlx::AssertSqlSafe(statement.to_owned());
+        match self.backend {
+            Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+                sqlx::query(statement).execute(&mut conn).await.unwrap();
+            }
+            Backend::MySql => {
+                let mut conn = sqlx::MySqlConnection::connect(&self.url).await.unwrap();
+                sqlx::query(statement).execute(&mut conn).await.unwrap();
+            }
+        }
+    }
+}
+
 pub enum Outage {
     Proxy(Arc<AtomicBool>),
     SqliteLock(Option<sqlx::SqliteConnection>),
@@ -418,6 +436,11 @@ impl TestApp {
 
     /// Logs in and returns the access token.
     pub async fn login(&self, username: &str, password: &str) -> String {
+        self.login_pair(username, password).await.access
+    }
+
+    /// Logs in and returns both tokens.
+    pub async fn login_pair(&self, username: &str, password: &str) -> Pair {
         let response = self
             .post(
                 "/auth/login",
@@ -429,10 +452,7 @@ impl TestApp {
             StatusCode::OK,
             "logging in as {username}"
         );
-        response.json::<Value>().await.unwrap()["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        Pair::from_body(&response.json::<Value>().await.unwrap())
     }
 
     /// Registers and logs in a user; returns its token.
@@ -475,6 +495,28 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
+        }
+    }
+}
+
+/// An access token and the refresh token that came with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pair {
+    pub access: String,
+    pub refresh: String,
+}
+
+impl Pair {
+    pub fn from_body(body: &Value) -> Self {
+        Self {
+            access: body["access_token"]
+                .as_str()
+                .expect("access_token")
+                .to_owned(),
+            refresh: body["refresh_token"]
+                .as_str()
+                .expect("refresh_token")
+                .to_owned(),
         }
     }
 }

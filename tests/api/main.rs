@@ -9,4 +9,6 @@ mod login;
 mod me;
 mod operations;
 mod register;
+mod sessions;
+mod signing_keys;
 mod tokens;

@@ -1,0 +1,198 @@
+//! Signing keys: the JWKS document, EdDSA tokens a third party can verify,
+//! rotation, and algorithms that must not be mixed.
+
+use std::collections::HashSet;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jwt_simple::prelude::{
+    Ed25519PublicKey, EdDSAPublicKeyLike, NoCustomClaims, Token, VerificationOptions,
+};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::harness::{Backend, PASSWORD, Settings, TestApp, assert_problem};
+use crate::on_both_databases;
+
+on_both_databases!(
+    with_hmac_the_jwks_is_empty,
+    eddsa_tokens_verify_with_only_the_jwks_and_another_library,
+    rotation_signs_with_a_new_key_and_old_tokens_keep_working,
+    tokens_of_the_other_algorithm_are_refused,
+);
+
+fn eddsa() -> Settings {
+    Settings::new()
+        .unset("JWT_SECRET")
+        .set("JWT_ALGORITHM", "EdDSA")
+}
+
+async fn jwks(app: &TestApp) -> Value {
+    let response = app
+        .client
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    response.json().await.unwrap()
+}
+
+fn header(token: &str) -> Value {
+    let head = token.split('.').next().unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(head).unwrap()).unwrap()
+}
+
+async fn with_hmac_the_jwks_is_empty(backend: Backend) {
+    for settings in [Settings::new(), Settings::new().unset("JWT_SECRET")] {
+        let app = TestApp::spawn_with(backend, settings).await;
+        assert_eq!(jwks(&app).await, json!({"keys": []}));
+    }
+}
+
+async fn eddsa_tokens_verify_with_only_the_jwks_and_another_library(backend: Backend) {
+    let app = TestApp::spawn_with(backend, eddsa()).await;
+    app.register("alice").await;
+    let token = app.login("alice", PASSWORD).await;
+    let document = jwks(&app).await;
+    let keys = document["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    let jwk = &keys[0];
+    assert_eq!(
+        (jwk["kty"].as_str(), jwk["crv"].as_str()),
+        (Some("OKP"), Some("Ed25519"))
+    );
+    assert_eq!(
+        (jwk["alg"].as_str(), jwk["use"].as_str()),
+        (Some("EdDSA"), Some("sig"))
+    );
+    assert!(jwk.get("d").is_none(), "no private part is published");
+    assert_eq!(header(&token)["kid"], jwk["kid"]);
+
+    // jwt-simple, not jsonwebtoken, and nothing but the JWKS document.
+    let metadata = Token::decode_metadata(&token).unwrap();
+    assert_eq!(metadata.algorithm(), "EdDSA");
+    let x = URL_SAFE_NO_PAD.decode(jwk["x"].as_str().unwrap()).unwrap();
+    let key = Ed25519PublicKey::from_bytes(&x).unwrap();
+    let options = VerificationOptions {
+        allowed_issuers: Some(HashSet::from(["gatehouse".to_owned()])),
+        allowed_audiences: Some(HashSet::from(["gatehouse".to_owned()])),
+        required_signature_type: Some("at+jwt".to_owned()),
+        required_key_id: Some(jwk["kid"].as_str().unwrap().to_owned()),
+        ..Default::default()
+    };
+    let claims = key
+        .verify_token::<NoCustomClaims>(&token, Some(options.clone()))
+        .expect("verifies");
+    assert!(
+        claims.expires_at.is_some(),
+        "exp is present and was checked"
+    );
+    // The same check rejects a token meant for another audience or type.
+    let wrong_audience = VerificationOptions {
+        allowed_audiences: Some(HashSet::from(["another-api".to_owned()])),
+        ..options.clone()
+    };
+    assert!(
+        key.verify_token::<NoCustomClaims>(&token, Some(wrong_audience))
+            .is_err()
+    );
+    let wrong_type = VerificationOptions {
+        required_signature_type: Some("JWT".to_owned()),
+        ..options
+    };
+    assert!(
+        key.verify_token::<NoCustomClaims>(&token, Some(wrong_type))
+            .is_err()
+    );
+
+    // A second instance on the same database uses the same key.
+    let second = TestApp::spawn_on(app.db.clone(), eddsa()).await;
+    assert_eq!(second.get("/me", &token).await.status(), StatusCode::OK);
+    assert_eq!(jwks(&second).await, document);
+}
+
+async fn rotation_signs_with_a_new_key_and_old_tokens_keep_working(backend: Backend) {
+    for settings in [eddsa(), Settings::new().unset("JWT_SECRET")] {
+        let app = TestApp::spawn_with(backend, settings).await;
+        app.register("alice").await;
+        let old = app.login("alice", PASSWORD).await;
+        let new_kid = gatehouse::auth::keys::rotate(&app.state.config, &app.state.store)
+            .await
+            .unwrap();
+        app.state
+            .tokens
+            .reload(&app.state.config, &app.state.store)
+            .await
+            .unwrap();
+        let new = app.login("alice", PASSWORD).await;
+        assert_eq!(header(&new)["kid"], new_kid.as_str());
+        assert_ne!(header(&old)["kid"], header(&new)["kid"]);
+        assert_eq!(
+            app.get("/me", &old).await.status(),
+            StatusCode::OK,
+            "the old key still verifies"
+        );
+        assert_eq!(app.get("/me", &new).await.status(), StatusCode::OK);
+        if app.state.config.jwt_algorithm == gatehouse::config::JwtAlgorithm::EdDsa {
+            let kids: Vec<Value> = jwks(&app).await["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k["kid"].clone())
+                .collect();
+            assert!(kids.contains(&header(&old)["kid"]) && kids.contains(&header(&new)["kid"]));
+        }
+    }
+}
+
+async fn tokens_of_the_other_algorithm_are_refused(backend: Backend) {
+    // An HS256 server and an EdDSA server on one database share users and
+    // sessions, so only the algorithm differs between their tokens.
+    let hmac = TestApp::spawn(backend).await;
+    let ed = TestApp::spawn_on(hmac.db.clone(), eddsa()).await;
+    hmac.register("alice").await;
+    let hmac_token = hmac.login("alice", PASSWORD).await;
+    let ed_token = ed.login("alice", PASSWORD).await;
+    assert_eq!(hmac.get("/me", &hmac_token).await.status(), StatusCode::OK);
+    assert_eq!(ed.get("/me", &ed_token).await.status(), StatusCode::OK);
+    assert_problem(
+        ed.get("/me", &hmac_token).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
+    assert_problem(
+        hmac.get("/me", &ed_token).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
+
+    // The classic confusion: HS256 signed with the published public key.
+    let x = jwks(&ed).await["keys"][0]["x"].as_str().unwrap().to_owned();
+    let mut confused = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    confused.typ = Some("at+jwt".into());
+    confused.kid = header(&ed_token)["kid"].as_str().map(str::to_owned);
+    let claims: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(ed_token.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    for secret in [x.as_bytes().to_vec(), URL_SAFE_NO_PAD.decode(&x).unwrap()] {
+        let forged = jsonwebtoken::encode(
+            &confused,
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(&secret),
+        )
+        .unwrap();
+        assert_problem(
+            ed.get("/me", &forged).await,
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+        )
+        .await;
+    }
+}
