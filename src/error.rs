@@ -85,6 +85,10 @@ pub enum ApiError {
     #[error("last admin")]
     LastAdmin,
 
+    /// 408 `request_timeout`: the client did not finish sending its body.
+    #[error("request timeout")]
+    RequestTimeout,
+
     /// 413 `payload_too_large`.
     #[error("payload too large")]
     PayloadTooLarge,
@@ -148,6 +152,7 @@ impl ApiError {
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             UsernameTaken | EmailTaken | LastAdmin => StatusCode::CONFLICT,
+            RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -174,6 +179,7 @@ impl ApiError {
             UsernameTaken => "username_taken",
             EmailTaken => "email_taken",
             LastAdmin => "last_admin",
+            RequestTimeout => "request_timeout",
             PayloadTooLarge => "payload_too_large",
             UnsupportedMediaType => "unsupported_media_type",
             TooManyAttempts { .. } => "too_many_attempts",
@@ -200,6 +206,7 @@ impl ApiError {
             UsernameTaken => "That username is already registered.",
             EmailTaken => "That email is already registered.",
             LastAdmin => "This would leave no enabled admin.",
+            RequestTimeout => "The request body did not arrive in time.",
             PayloadTooLarge => "The request body is larger than 64 KiB.",
             UnsupportedMediaType => {
                 "The request body must be sent as Content-Type: application/json."

@@ -21,6 +21,16 @@ impl Email {
                 format!("Email must be at most {MAX} characters."),
             ));
         }
+        // The canonical form is what the database stores and compares, and
+        // NFKC can lengthen text (one `㍿` becomes four letters): the limit
+        // holds for both forms, so nothing reaches a column it overflows.
+        if email_key(raw).chars().count() > MAX {
+            return Err(FieldError::new(
+                FIELD,
+                "too_long",
+                format!("Email must be at most {MAX} characters."),
+            ));
+        }
         if !raw.validate_email() {
             return Err(FieldError::new(
                 FIELD,
@@ -60,6 +70,13 @@ mod tests {
         assert_eq!(a.key(), "alice@example.com");
         assert_eq!(a.as_str(), "Alice@Example.COM");
         assert_eq!(a.local_part(), "Alice");
+    }
+
+    #[test]
+    fn the_limit_holds_after_normalisation_too() {
+        let expanding = format!("a@{}.com", vec!["㍿".repeat(10); 12].join("."));
+        assert!(expanding.chars().count() < MAX);
+        assert_eq!(Email::parse(&expanding).unwrap_err().code, "too_long");
     }
 
     #[test]

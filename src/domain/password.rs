@@ -1,5 +1,8 @@
 use secrecy::{ExposeSecret, SecretString};
+use unicode_normalization::UnicodeNormalization;
+use zxcvbn::Score;
 use zxcvbn::feedback::Warning;
+use zxcvbn::matching::patterns::MatchPattern;
 
 use super::{Email, FieldError, Username, reject_control_characters};
 use crate::config::PASSWORD_MAX_LENGTH;
@@ -81,7 +84,9 @@ impl PasswordPolicy {
                 "Password must not be one character repeated.",
             ));
         }
-        let folded = raw.to_lowercase();
+        // Compared in the same NFKC form usernames are, so full-width or
+        // other compatibility spellings of the name are caught too.
+        let folded = raw.nfkc().collect::<String>().to_lowercase();
         if username.is_some_and(|u| folded.contains(&u.key())) {
             return Err(FieldError::new(
                 field,
@@ -110,19 +115,33 @@ impl PasswordPolicy {
     }
 }
 
-/// True when the whole password, ignoring case, is on zxcvbn's list of about
-/// 30,000 common passwords. zxcvbn reports that through its feedback
-/// warnings, which it gives only when the list entry is the sole match.
+/// True when the password, as a whole, is one of zxcvbn's ~30,000 common
+/// passwords, ignoring case and including l33t and reversed spellings
+/// (`P@ssw0rd`, `drowssap`), or is nothing but a trivial run or keyboard
+/// walk (`87654321`, `1qaz2wsx`), which top every such list.
+///
+/// zxcvbn explains a password as its cheapest sequence of matches; a single
+/// match covering everything means the password is exactly that pattern.
+/// Its feedback warnings are the public way to tell that a dictionary match
+/// came from the password list rather than from English words or names.
 fn is_common(raw: &str) -> bool {
-    let warning = zxcvbn::zxcvbn(raw, &[])
-        .feedback()
-        .and_then(|f| f.warning());
-    matches!(
-        warning,
-        Some(Warning::ThisIsATop10Password)
-            | Some(Warning::ThisIsATop100Password)
-            | Some(Warning::ThisIsACommonPassword)
-    )
+    let entropy = zxcvbn::zxcvbn(raw, &[]);
+    let [only] = entropy.sequence() else {
+        return false;
+    };
+    match &only.pattern {
+        MatchPattern::Dictionary(_) => matches!(
+            entropy.feedback().and_then(|f| f.warning()),
+            Some(
+                Warning::ThisIsATop10Password
+                    | Warning::ThisIsATop100Password
+                    | Warning::ThisIsACommonPassword
+                    | Warning::ThisIsSimilarToACommonlyUsedPassword
+            )
+        ),
+        MatchPattern::Sequence(_) | MatchPattern::Spatial(_) => entropy.score() <= Score::One,
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -155,6 +174,18 @@ mod tests {
     }
 
     #[test]
+    fn ordinary_strong_passwords_pass() {
+        for ok in [
+            "correct horse battery staple",
+            "S3cure!Passw0rd#2026",
+            "tulip-marble-47-orbit",
+            "Zx9#mQ2!vL",
+        ] {
+            assert_eq!(code(ok), "ok", "{ok}");
+        }
+    }
+
+    #[test]
     fn spaces_are_allowed_and_control_characters_are_not() {
         assert_eq!(code("correct horse battery"), "ok");
         assert_eq!(code("correct\0horse battery"), "control_character");
@@ -166,8 +197,16 @@ mod tests {
         assert_eq!(code("PassWord"), "common_password");
         assert_eq!(code("iloveyou"), "common_password");
         assert_eq!(code("qwerty123"), "common_password");
+        assert_eq!(code("P@ssw0rd"), "common_password");
+        assert_eq!(code("passw0rd"), "common_password");
+        assert_eq!(code("drowssap"), "common_password");
+        assert_eq!(code("87654321"), "common_password");
+        assert_eq!(code("12345678"), "common_password");
+        assert_eq!(code("1qaz2wsx"), "common_password");
+        assert_eq!(code("trustno1"), "common_password");
         assert_eq!(code("aaaaaaaaaaaa"), "repeated_character");
         assert_eq!(code("my-ALICE-pass-42"), "contains_username");
+        assert_eq!(code("my-ａｌｉｃｅ-pass-42"), "contains_username");
         assert_eq!(code("xx-wonder.land-xx"), "contains_email");
     }
 }

@@ -63,6 +63,17 @@ pub struct PageRequest {
 
 impl PageRequest {
     pub fn parse(params: &[(String, String)]) -> Result<Self> {
+        // A parameter given twice is refused: honouring one copy and
+        // dropping the other would hide a client's mistake.
+        for name in ["limit", "cursor", "q"] {
+            if params.iter().filter(|(k, _)| k == name).count() > 1 {
+                return Err(ApiError::bad_field(
+                    "duplicate_parameter",
+                    name,
+                    format!("{name} is given more than once."),
+                ));
+            }
+        }
         let value = |name: &str| {
             params
                 .iter()

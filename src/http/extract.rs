@@ -17,6 +17,10 @@ use crate::error::ApiError;
 /// Request bodies larger than this are refused with 413.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
+/// A client that has not sent its (at most 64 KiB) body by then is too slow:
+/// 408, rather than holding a connection until the request timeout.
+const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A JSON object body, read strictly: `Content-Type: application/json` or
 /// 415, at most 64 KiB or 413, and anything the target type does not expect
 /// (an unknown or repeated field, a wrong type, a non-object) is a 400 that
@@ -42,9 +46,13 @@ where
         if declared.is_some_and(|n| n > BODY_LIMIT) {
             return Err(ApiError::PayloadTooLarge);
         }
-        let body = axum::body::to_bytes(request.into_body(), BODY_LIMIT)
-            .await
-            .map_err(|_| ApiError::PayloadTooLarge)?;
+        let body = tokio::time::timeout(
+            BODY_READ_TIMEOUT,
+            axum::body::to_bytes(request.into_body(), BODY_LIMIT),
+        )
+        .await
+        .map_err(|_| ApiError::RequestTimeout)?
+        .map_err(|_| ApiError::PayloadTooLarge)?;
         parse_object(&body).map(StrictJson)
     }
 }
@@ -167,11 +175,17 @@ impl FromRequestParts<AppState> for AuthUser {
 /// header is read; its scheme is case-insensitive. A header with another
 /// scheme is no bearer credential at all.
 fn bearer_token(parts: &Parts) -> Result<Option<&str>, ApiError> {
-    let Some(value) = parts.headers.get(AUTHORIZATION) else {
+    let mut values = parts.headers.get_all(AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
         return Ok(None);
     };
+    // Two credentials are ambiguous; picking one by order would let a proxy
+    // and the server disagree about who is calling.
+    if values.next().is_some() {
+        return Err(ApiError::InvalidToken);
+    }
     let value = value.to_str().map_err(|_| ApiError::InvalidToken)?;
-    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    let (scheme, token) = value.split_once([' ', '\t']).unwrap_or((value, ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Ok(None);
     }

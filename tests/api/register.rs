@@ -17,6 +17,8 @@ on_both_databases!(
     the_minimum_password_length_can_be_raised,
     email_and_name_limits_are_inclusive,
     every_problem_is_listed_at_once,
+    an_email_that_grows_under_normalisation_is_400_not_500,
+    l33t_and_sequence_spellings_of_common_passwords_are_refused,
     email_is_required_when_configured,
 );
 
@@ -376,4 +378,57 @@ async fn email_is_required_when_configured(backend: Backend) {
     )
     .await;
     assert_eq!(with.status(), StatusCode::CREATED);
+}
+
+async fn an_email_that_grows_under_normalisation_is_400_not_500(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    // 137 characters as sent; NFKC turns each ㍿ into four letters.
+    let email = format!("a@{}.com", vec!["㍿".repeat(10); 12].join("."));
+    let response = register(
+        &app,
+        json!({"username": "idn", "password": PASSWORD, "email": email}),
+    )
+    .await;
+    let body = assert_problem(response, StatusCode::BAD_REQUEST, "validation_failed").await;
+    assert_eq!(
+        error_fields(&body),
+        vec![("email".into(), "too_long".into())]
+    );
+    let token = app.user_token("idn").await;
+    let patch = app
+        .request(
+            reqwest::Method::PATCH,
+            "/me",
+            Some(&token),
+            Some(json!({"email": email})),
+        )
+        .await;
+    assert_problem(patch, StatusCode::BAD_REQUEST, "validation_failed").await;
+}
+
+async fn l33t_and_sequence_spellings_of_common_passwords_are_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for (i, password) in [
+        "P@ssw0rd",
+        "passw0rd",
+        "87654321",
+        "12345678",
+        "qwertyuiop",
+        "1qaz2wsx",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let response = register(
+            &app,
+            json!({"username": format!("user{i}"), "password": password}),
+        )
+        .await;
+        let body = assert_problem(response, StatusCode::BAD_REQUEST, "validation_failed").await;
+        assert_eq!(
+            error_fields(&body),
+            vec![("password".into(), "common_password".into())],
+            "{password}"
+        );
+    }
 }

@@ -161,6 +161,24 @@ async fn the_bearer_scheme_is_case_insensitive(backend: Backend) {
         .await
         .unwrap();
     assert_problem(empty, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    let tab = app
+        .client
+        .get(app.url("/protected"))
+        .header("authorization", format!("Bearer\t{token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tab.status(), StatusCode::OK);
+    // Two credentials are ambiguous, whichever comes first.
+    let two = app
+        .client
+        .get(app.url("/protected"))
+        .header("authorization", format!("Bearer {token}"))
+        .header("authorization", "Bearer garbage")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(two, StatusCode::UNAUTHORIZED, "invalid_token").await;
 }
 
 async fn every_kind_of_bad_token_is_401_invalid_token(backend: Backend) {
