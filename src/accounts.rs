@@ -2,11 +2,16 @@
 //! profile or password, delete. Shared by the HTTP handlers and the CLI, so
 //! `gatehouse user create` applies exactly the rules `POST /auth/register` does.
 
+use serde_json::json;
+use sha2::{Digest, Sha256};
 use unicode_normalization::UnicodeNormalization;
+use uuid::Uuid;
 
 use crate::app::App;
+use crate::audit::{self, Event, Kind};
 use crate::domain::{DisplayName, Email, FieldError, Password, Problems, Role, User, Username};
 use crate::error::{ApiError, Result};
+use crate::http::client::ClientInfo;
 use crate::store::{LoginColumn, NewUser, ProfileChanges};
 
 /// A registration as received; every field is still unchecked.
@@ -20,16 +25,23 @@ pub struct Registration {
     pub role: Option<String>,
 }
 
-/// Who may grant which role when registering.
+/// Who is registering the account, which decides the roles it may have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Granting {
     /// An anonymous or non-admin caller: only `user`.
     UserOnly,
-    /// An admin, or the operator at the command line.
-    AnyRole,
+    /// An admin (named, for the audit log): any role.
+    ByAdmin(Uuid),
+    /// The operator at the command line: any role.
+    Operator,
 }
 
-pub async fn register(app: &App, input: Registration, granting: Granting) -> Result<User> {
+pub async fn register(
+    app: &App,
+    input: Registration,
+    granting: Granting,
+    client: &ClientInfo,
+) -> Result<User> {
     let mut problems = Problems::default();
     let username = required(&mut problems, "username", input.username)
         .and_then(|raw| problems.check(Username::parse(&raw)));
@@ -63,7 +75,7 @@ pub async fn register(app: &App, input: Registration, granting: Granting) -> Res
         unreachable!("no problems means every required field parsed");
     };
 
-    if role != Role::User && granting != Granting::AnyRole {
+    if role != Role::User && granting == Granting::UserOnly {
         return Err(ApiError::RoleForbidden);
     }
     let hash = app.hasher.hash(&password).await?;
@@ -80,6 +92,16 @@ pub async fn register(app: &App, input: Registration, granting: Granting) -> Res
             role,
         })
         .await?;
+    let actor = match granting {
+        Granting::UserOnly => Some(user.id),
+        Granting::ByAdmin(admin) => Some(admin),
+        Granting::Operator => None,
+    };
+    let event = Event::new(Kind::Register)
+        .about(user.id)
+        .by(actor)
+        .detail(json!({"role": role.as_str()}));
+    audit::record(app, event, client).await?;
     tracing::info!(user_id = %user.id, role = role.as_str(), "user registered");
     Ok(user)
 }
@@ -94,9 +116,11 @@ pub struct LoginAttempt {
 }
 
 /// Checks a login. An unknown account and a wrong password give the same
-/// error after the same amount of hashing work; a disabled account is
-/// revealed only to someone who knows its password.
-pub async fn check_login(app: &App, attempt: LoginAttempt) -> Result<User> {
+/// error after the same work (one hash verification, one counter update,
+/// one audit event), and unknown accounts are locked out just like real
+/// ones, so neither answers nor timing tell whether an account exists. A
+/// disabled account is revealed only to someone who knows its password.
+pub async fn check_login(app: &App, attempt: LoginAttempt, client: &ClientInfo) -> Result<User> {
     let mut problems = Problems::default();
     let account = match (attempt.username, attempt.email) {
         (Some(_), Some(_)) => {
@@ -132,19 +156,64 @@ pub async fn check_login(app: &App, attempt: LoginAttempt) -> Result<User> {
     };
 
     let found = app.store.credentials_by_login(column, &key).await?;
+    let known_id = found.as_ref().map(|(user, _)| user.id);
+    let account = lockout_key(known_id, column, &key);
+    let now = crate::store::now();
+    let locked_until = app.store.locked_until(&account).await?;
+    if locked_until > now {
+        // Even the right password waits: the lock is about the account.
+        return Err(ApiError::TooManyAttempts {
+            retry_after: std::time::Duration::from_secs((locked_until - now) as u64),
+        });
+    }
     let verified = app
         .hasher
         .verify(&password, found.as_ref().map(|(_, hash)| hash.as_str()))
         .await?;
     let user = match found {
         Some((user, _)) if verified => user,
-        _ => return Err(ApiError::InvalidCredentials),
+        _ => {
+            let lock = app
+                .store
+                .record_login_failure(&account, now, &app.lockout_policy)
+                .await?;
+            let mut failed = Event::new(Kind::LoginFailed).detail(json!({"by": column.as_str()}));
+            failed.user_id = known_id;
+            audit::record(app, failed, client).await?;
+            if let Some(until) = lock {
+                let mut lockout = Event::new(Kind::Lockout).detail(json!({"seconds": until - now}));
+                lockout.user_id = known_id;
+                audit::record(app, lockout, client).await?;
+                tracing::warn!(user_id = ?known_id, seconds = until - now, "account locked after failed logins");
+            }
+            return Err(ApiError::InvalidCredentials);
+        }
     };
+    app.store.clear_login_failures(&account).await?;
     if user.disabled {
+        let event =
+            Event::by_self(Kind::LoginFailed, user.id).detail(json!({"reason": "disabled"}));
+        audit::record(app, event, client).await?;
         return Err(ApiError::AccountDisabled);
     }
     app.store.record_login(user.id).await?;
+    audit::record(app, Event::by_self(Kind::LoginSucceeded, user.id), client).await?;
     Ok(user)
+}
+
+/// The counter a login attempt is charged to: the account when one
+/// matched, however it was named (any case or width of the username, or
+/// the email), else what was typed. Hashed, so attempted names are not
+/// stored.
+fn lockout_key(user: Option<Uuid>, column: LoginColumn, key: &str) -> String {
+    let subject = match user {
+        Some(id) => format!("user:{id}"),
+        None => format!("{}:{key}", column.as_str()),
+    };
+    Sha256::digest(subject.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The lookup form of a username: NFKC, lower-cased. Applied to whatever was
@@ -234,8 +303,9 @@ pub struct PasswordChange {
 pub async fn change_password(
     app: &App,
     user: &User,
-    current_session: uuid::Uuid,
+    current_session: Uuid,
     change: PasswordChange,
+    client: &ClientInfo,
 ) -> Result<()> {
     let mut problems = Problems::default();
     let current = required(&mut problems, "current_password", change.current_password)
@@ -257,9 +327,13 @@ pub async fn change_password(
     verify_own_password(app, user, &current).await?;
     let hash = app.hasher.hash(&new).await?;
     app.store.set_password_hash(user.id, &hash).await?;
-    app.store
+    let ended = app
+        .store
         .end_sessions(user.id, current_session, crate::store::LogoutScope::Others)
         .await?;
+    let event =
+        Event::by_self(Kind::PasswordChanged, user.id).detail(json!({"sessions_ended": ended}));
+    audit::record(app, event, client).await?;
     tracing::info!(user_id = %user.id, "password changed; other sessions ended");
     Ok(())
 }
@@ -275,6 +349,7 @@ pub async fn delete_own_account(
     app: &App,
     user: &User,
     confirm: DeletionConfirmation,
+    client: &ClientInfo,
 ) -> Result<()> {
     let mut problems = Problems::default();
     let password = required(&mut problems, "password", confirm.password)
@@ -283,6 +358,7 @@ pub async fn delete_own_account(
     let password = password.expect("no problems means the password parsed");
     verify_own_password(app, user, &password).await?;
     app.store.delete_user(user.id).await?;
+    audit::record(app, Event::by_self(Kind::UserDeleted, user.id), client).await?;
     tracing::info!(user_id = %user.id, "account deleted");
     Ok(())
 }
@@ -292,6 +368,78 @@ async fn verify_own_password(app: &App, user: &User, password: &Password) -> Res
     if !app.hasher.verify(password, hash.as_deref()).await? {
         return Err(ApiError::InvalidCredentials);
     }
+    Ok(())
+}
+
+/// What an admin may change about another account.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessChange {
+    pub role: Option<String>,
+    pub disabled: Option<bool>,
+}
+
+/// Changes a user's role or disabled flag. Either change ends all of the
+/// user's sessions at once; refusing to leave no enabled admin holds even
+/// when two admins act at the same moment.
+pub async fn change_access(
+    app: &App,
+    admin: &User,
+    target: Uuid,
+    change: AccessChange,
+    client: &ClientInfo,
+) -> Result<User> {
+    let role = match change.role.as_deref() {
+        None => None,
+        Some(raw) => Some(Role::parse(raw).ok_or_else(|| {
+            ApiError::Validation(vec![FieldError::new(
+                "role",
+                "invalid_role",
+                "Role must be `user` or `admin`.",
+            )])
+        })?),
+    };
+    let (before, after) = app
+        .store
+        .update_user_access(target, role, change.disabled)
+        .await?;
+    if before.role != after.role {
+        let event = Event::new(Kind::RoleChanged)
+            .about(target)
+            .by(Some(admin.id))
+            .detail(json!({"from": before.role.as_str(), "to": after.role.as_str()}));
+        audit::record(app, event, client).await?;
+    }
+    if before.disabled != after.disabled {
+        let kind = if after.disabled {
+            Kind::UserDisabled
+        } else {
+            Kind::UserEnabled
+        };
+        audit::record(
+            app,
+            Event::new(kind).about(target).by(Some(admin.id)),
+            client,
+        )
+        .await?;
+    }
+    Ok(after)
+}
+
+/// Deletes an account on an admin's word (their own too, with the same
+/// last-admin guard).
+pub async fn delete_by_admin(
+    app: &App,
+    admin: &User,
+    target: Uuid,
+    client: &ClientInfo,
+) -> Result<()> {
+    app.store.delete_user(target).await?;
+    let event = Event::new(Kind::UserDeleted)
+        .about(target)
+        .by(Some(admin.id));
+    audit::record(app, event, client).await?;
+    tracing::info!(user_id = %target, admin_id = %admin.id, "account deleted by an admin");
     Ok(())
 }
 

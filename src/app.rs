@@ -8,10 +8,12 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-use crate::auth::keys::{self, KeyError, KeyRing};
+use crate::auth::keys::{KeyError, KeyRing};
 use crate::auth::{HashError, PasswordHasher, RefreshTokens, TokenService};
 use crate::config::Config;
 use crate::domain::PasswordPolicy;
+use crate::domain::lockout::LockoutPolicy;
+use crate::http::rate_limit::RateLimiter;
 use crate::store::{Store, StoreError};
 
 pub struct App {
@@ -21,6 +23,8 @@ pub struct App {
     pub tokens: TokenService,
     pub refresh_tokens: RefreshTokens,
     pub password_policy: PasswordPolicy,
+    pub lockout_policy: LockoutPolicy,
+    pub rate_limiter: RateLimiter,
 }
 
 /// Cheap to clone; every handler gets one.
@@ -74,6 +78,11 @@ pub async fn build(config: Config) -> Result<AppState, StartupError> {
         password_policy: PasswordPolicy {
             min_length: config.password_min_length,
         },
+        lockout_policy: LockoutPolicy::new(
+            config.lockout_threshold,
+            config.lockout_duration.as_secs() as i64,
+        ),
+        rate_limiter: RateLimiter::new(config.rate_limit_per_minute),
         hasher,
         store,
         config,
@@ -98,10 +107,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let maintenance = [
-        tokio::spawn(reload_keys_periodically(state.clone())),
-        tokio::spawn(sweep_expired_sessions(state.clone())),
-    ];
+    let maintenance = crate::maintenance::start(&state);
     let router = crate::http::router(state.clone());
     let result = axum::serve(
         listener,
@@ -112,33 +118,6 @@ pub async fn serve(
     maintenance.iter().for_each(|task| task.abort());
     state.store.close().await;
     result
-}
-
-/// Picks up keys rotated by `gatehouse keys rotate` or another instance.
-async fn reload_keys_periodically(state: AppState) {
-    let mut tick = tokio::time::interval(keys::RELOAD_INTERVAL);
-    tick.tick().await;
-    loop {
-        tick.tick().await;
-        if let Err(e) = state.tokens.reload(&state.config, &state.store).await {
-            tracing::warn!(cause = %e, "could not reload signing keys; keeping the current ones");
-        }
-    }
-}
-
-/// How often ended sessions are deleted, so the table does not grow forever.
-const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
-
-async fn sweep_expired_sessions(state: AppState) {
-    let mut tick = tokio::time::interval(SWEEP_INTERVAL);
-    loop {
-        tick.tick().await;
-        match state.store.sweep_sessions(state.liveness()).await {
-            Ok(0) => {}
-            Ok(swept) => tracing::info!(swept, "expired sessions deleted"),
-            Err(e) => tracing::warn!(cause = %e, "could not sweep expired sessions"),
-        }
-    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -7,9 +7,11 @@ use clap::{Parser, Subcommand};
 
 use crate::accounts::{self, Granting, Registration};
 use crate::app;
+use crate::audit::{self, Event, Kind};
 use crate::auth::keys;
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::http::client::ClientInfo;
 
 #[derive(Debug, Parser)]
 #[command(name = "gatehouse", version, about = "User-authentication API server")]
@@ -119,7 +121,14 @@ async fn create_user(
         name,
         role: Some(role),
     };
-    match accounts::register(&state, registration, Granting::AnyRole).await {
+    match accounts::register(
+        &state,
+        registration,
+        Granting::Operator,
+        &ClientInfo::default(),
+    )
+    .await
+    {
         Ok(user) => {
             println!(
                 "created {} ({}) with role {}",
@@ -151,8 +160,12 @@ fn prompt_password() -> Result<String, String> {
 }
 
 async fn rotate_keys(config: Config) -> Result<(), String> {
-    let store = app::open_store(&config).await.map_err(|e| e.to_string())?;
-    let kid = keys::rotate(&config, &store)
+    let state = app::build(config).await.map_err(|e| e.to_string())?;
+    let kid = keys::rotate(&state.config, &state.store)
+        .await
+        .map_err(|e| e.to_string())?;
+    let event = Event::new(Kind::KeyRotated).detail(serde_json::json!({"kid": kid}));
+    audit::record(&state, event, &ClientInfo::default())
         .await
         .map_err(|e| e.to_string())?;
     println!("new signing key {kid}; the previous key verifies until its tokens expire");

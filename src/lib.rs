@@ -3,12 +3,14 @@
 
 pub mod accounts;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod maintenance;
 pub mod sessions;
 pub mod store;
 pub mod telemetry;

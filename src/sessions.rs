@@ -4,9 +4,11 @@
 //! access tokens on the very next request.
 
 use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::app::App;
+use crate::audit::{self, Event, Kind};
 use crate::domain::User;
 use crate::error::{ApiError, Result};
 use crate::http::client::ClientInfo;
@@ -55,7 +57,7 @@ pub async fn start(app: &App, user: User, client: &ClientInfo) -> Result<TokenPa
 }
 
 /// Exchanges a refresh token for a new pair.
-pub async fn refresh(app: &App, presented: &str) -> Result<TokenPair> {
+pub async fn refresh(app: &App, presented: &str, client: &ClientInfo) -> Result<TokenPair> {
     let next = app.refresh_tokens.successor(presented);
     let outcome = app
         .store
@@ -73,6 +75,10 @@ pub async fn refresh(app: &App, presented: &str) -> Result<TokenPair> {
             user_id,
         } => {
             tracing::warn!(%session_id, %user_id, "spent refresh token presented again; session ended");
+            let mut event =
+                Event::new(Kind::RefreshReuse).detail(json!({"session_id": session_id}));
+            event.user_id = Uuid::parse_str(&user_id).ok();
+            audit::record(app, event, client).await?;
             return Err(ApiError::InvalidRefreshToken);
         }
         Refresh::Invalid => return Err(ApiError::InvalidRefreshToken),
@@ -125,8 +131,17 @@ pub async fn authenticate(app: &App, session_id: Uuid, user_id: Uuid) -> Result<
     Ok(Some(user))
 }
 
-pub async fn logout(app: &App, user: &User, current: Uuid, scope: LogoutScope) -> Result<()> {
+pub async fn logout(
+    app: &App,
+    user: &User,
+    current: Uuid,
+    scope: LogoutScope,
+    client: &ClientInfo,
+) -> Result<()> {
     let ended = app.store.end_sessions(user.id, current, scope).await?;
+    let event = Event::by_self(Kind::Logout, user.id)
+        .detail(json!({"scope": scope.as_str(), "sessions_ended": ended}));
+    audit::record(app, event, client).await?;
     tracing::info!(user_id = %user.id, ?scope, ended, "logged out");
     Ok(())
 }
@@ -135,10 +150,13 @@ pub async fn list(app: &App, user: &User) -> Result<Vec<SessionRow>> {
     Ok(app.store.list_sessions(user.id, app.liveness()).await?)
 }
 
-pub async fn end(app: &App, user: &User, session_id: Uuid) -> Result<()> {
+pub async fn end(app: &App, user: &User, session_id: Uuid, client: &ClientInfo) -> Result<()> {
     app.store
         .end_session(user.id, session_id, app.liveness())
         .await?;
+    let event =
+        Event::by_self(Kind::SessionRevoked, user.id).detail(json!({"session_id": session_id}));
+    audit::record(app, event, client).await?;
     tracing::info!(user_id = %user.id, %session_id, "session ended by its user");
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! of them at once.
 
 mod email;
+pub mod lockout;
 mod name;
 mod password;
 mod user;

@@ -1,6 +1,7 @@
 //! Administration of users; every route needs the `admin` role.
 
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use base64::Engine;
@@ -9,14 +10,107 @@ use serde::Serialize;
 use unicode_normalization::UnicodeNormalization;
 use uuid::Uuid;
 
-use super::extract::AdminUser;
-use super::views::UserView;
+use super::client::ClientInfo;
+use super::extract::{AdminUser, StrictJson};
+use super::views::{AdminUserView, AuditEventView, UserView};
+use crate::accounts::{self, AccessChange};
 use crate::app::AppState;
+use crate::audit::Kind;
 use crate::domain::reject_control_characters;
 use crate::error::{ApiError, Result};
+use crate::store::AuditFilter;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/admin/users", get(list_users))
+    Router::new()
+        .route("/admin/users", get(list_users))
+        .route(
+            "/admin/users/{id}",
+            get(show_user).patch(change_user).delete(delete_user),
+        )
+        .route("/admin/audit", get(list_audit))
+}
+
+/// A path id that is not a UUID names nobody: 404, as for an unknown id.
+fn user_id(raw: &str) -> Result<Uuid> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::NotFound)
+}
+
+async fn show_user(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Path(id): Path<String>,
+) -> Result<Json<AdminUserView>> {
+    let user = state
+        .store
+        .user_by_id(user_id(&id)?)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(AdminUserView::from(&user)))
+}
+
+async fn change_user(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    AdminUser(admin): AdminUser,
+    Path(id): Path<String>,
+    StrictJson(change): StrictJson<AccessChange>,
+) -> Result<Json<AdminUserView>> {
+    let user = accounts::change_access(&state, &admin.user, user_id(&id)?, change, &client).await?;
+    Ok(Json(AdminUserView::from(&user)))
+}
+
+async fn delete_user(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    AdminUser(admin): AdminUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    accounts::delete_by_admin(&state, &admin.user, user_id(&id)?, &client).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize)]
+struct AuditList {
+    events: Vec<AuditEventView>,
+    next_cursor: Option<String>,
+}
+
+async fn list_audit(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Result<Json<AuditList>> {
+    let page = PageRequest::parse(&params, &["limit", "cursor", "user_id", "kind"])?;
+    let value = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let user_id = value("user_id")
+        .map(|raw| {
+            Uuid::parse_str(raw).map_err(|_| {
+                ApiError::bad_field("invalid_user_id", "user_id", "user_id must be a user's id.")
+            })
+        })
+        .transpose()?;
+    let kind = value("kind")
+        .map(|raw| {
+            Kind::parse(raw).ok_or_else(|| {
+                ApiError::bad_field("invalid_kind", "kind", "kind is not an audit event kind.")
+            })
+        })
+        .transpose()?;
+    let filter = AuditFilter {
+        user_id,
+        kind: kind.map(Kind::as_str),
+        before: page.after,
+    };
+    let found = state.store.list_audit_events(filter, page.limit).await?;
+    Ok(Json(AuditList {
+        events: found.events.into_iter().map(AuditEventView::from).collect(),
+        next_cursor: found.next_before.map(encode_cursor),
+    }))
 }
 
 /// Page sizes callers may ask for, and the one they get by default.
@@ -34,7 +128,7 @@ async fn list_users(
     _admin: AdminUser,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Json<UserList>> {
-    let page = PageRequest::parse(&params)?;
+    let page = PageRequest::parse(&params, &["limit", "cursor", "q"])?;
     let prefix = params
         .iter()
         .find(|(k, _)| k == "q")
@@ -62,10 +156,11 @@ pub struct PageRequest {
 }
 
 impl PageRequest {
-    pub fn parse(params: &[(String, String)]) -> Result<Self> {
-        // A parameter given twice is refused: honouring one copy and
-        // dropping the other would hide a client's mistake.
-        for name in ["limit", "cursor", "q"] {
+    /// Reads `limit` and `cursor`, refusing any of `known` given twice:
+    /// honouring one copy and dropping the other would hide a client's
+    /// mistake.
+    pub fn parse(params: &[(String, String)], known: &[&str]) -> Result<Self> {
+        for &name in known {
             if params.iter().filter(|(k, _)| k == name).count() > 1 {
                 return Err(ApiError::bad_field(
                     "duplicate_parameter",

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::client::ClientInfo;
 use super::extract::{MaybeAuthUser, StrictJson};
+use super::rate_limit::CredentialRateLimit;
 use super::views::UserView;
 use crate::accounts::{self, Granting, LoginAttempt, Registration};
 use crate::app::AppState;
@@ -44,14 +45,16 @@ struct Registered {
 
 async fn register(
     State(state): State<AppState>,
+    _: CredentialRateLimit,
+    client: ClientInfo,
     MaybeAuthUser(caller): MaybeAuthUser,
     StrictJson(registration): StrictJson<Registration>,
 ) -> Result<(StatusCode, Json<Registered>)> {
     let granting = match caller {
-        Some(caller) if caller.user.role == Role::Admin => Granting::AnyRole,
+        Some(caller) if caller.user.role == Role::Admin => Granting::ByAdmin(caller.user.id),
         _ => Granting::UserOnly,
     };
-    let user = accounts::register(&state, registration, granting).await?;
+    let user = accounts::register(&state, registration, granting, &client).await?;
     Ok((
         StatusCode::CREATED,
         Json(Registered {
@@ -85,10 +88,11 @@ impl From<TokenPair> for TokenResponse {
 
 async fn login(
     State(state): State<AppState>,
+    _: CredentialRateLimit,
     client: ClientInfo,
     StrictJson(attempt): StrictJson<LoginAttempt>,
 ) -> Result<Json<TokenResponse>> {
-    let user = accounts::check_login(&state, attempt).await?;
+    let user = accounts::check_login(&state, attempt, &client).await?;
     let pair = sessions::start(&state, user, &client).await?;
     Ok(Json(pair.into()))
 }

@@ -17,7 +17,8 @@ use crate::config::Config;
 /// character boundary). It is a label for the user, not input to validate.
 const USER_AGENT_LIMIT: usize = 512;
 
-#[derive(Debug, Clone)]
+/// Empty (`Default`) for actions taken at the command line.
+#[derive(Debug, Clone, Default)]
 pub struct ClientInfo {
     pub ip: Option<IpAddr>,
     pub user_agent: Option<String>,

@@ -6,7 +6,9 @@ use axum::routing::{get, patch, put};
 use axum::{Json, Router};
 use serde::Serialize;
 
+use super::client::ClientInfo;
 use super::extract::{AuthUser, StrictJson};
+use super::rate_limit::CredentialRateLimit;
 use super::views::UserView;
 use crate::accounts::{self, DeletionConfirmation, PasswordChange, ProfileUpdate};
 use crate::app::AppState;
@@ -57,18 +59,21 @@ async fn update(
 
 async fn change_password(
     State(state): State<AppState>,
+    _: CredentialRateLimit,
+    client: ClientInfo,
     AuthUser { user, claims }: AuthUser,
     StrictJson(change): StrictJson<PasswordChange>,
 ) -> Result<StatusCode> {
-    accounts::change_password(&state, &user, claims.sid, change).await?;
+    accounts::change_password(&state, &user, claims.sid, change, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn delete(
     State(state): State<AppState>,
+    client: ClientInfo,
     AuthUser { user, .. }: AuthUser,
     StrictJson(confirm): StrictJson<DeletionConfirmation>,
 ) -> Result<StatusCode> {
-    accounts::delete_own_account(&state, &user, confirm).await?;
+    accounts::delete_own_account(&state, &user, confirm, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -8,6 +8,7 @@ pub mod extract;
 pub mod health;
 pub mod me;
 pub mod problem;
+pub mod rate_limit;
 pub mod request_id;
 pub mod sessions;
 pub mod views;

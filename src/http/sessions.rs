@@ -5,17 +5,18 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use super::auth::TokenResponse;
+use super::client::ClientInfo;
 use super::extract::{AuthUser, OptionalJson, StrictJson};
+use super::rate_limit::CredentialRateLimit;
+use super::views::SessionView;
 use crate::app::AppState;
 use crate::domain::{FieldError, reject_control_characters};
 use crate::error::{ApiError, Result};
 use crate::sessions;
-use crate::store::{LogoutScope, SessionRow};
+use crate::store::LogoutScope;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -37,6 +38,8 @@ const REFRESH_TOKEN_MAX: usize = 256;
 
 async fn refresh(
     State(state): State<AppState>,
+    _: CredentialRateLimit,
+    client: ClientInfo,
     StrictJson(request): StrictJson<RefreshRequest>,
 ) -> Result<Json<TokenResponse>> {
     let Some(token) = request.refresh_token else {
@@ -51,7 +54,7 @@ async fn refresh(
     if token.is_empty() || token.len() > REFRESH_TOKEN_MAX {
         return Err(ApiError::InvalidRefreshToken);
     }
-    let pair = sessions::refresh(&state, &token).await?;
+    let pair = sessions::refresh(&state, &token, &client).await?;
     Ok(Json(pair.into()))
 }
 
@@ -63,33 +66,22 @@ struct LogoutRequest {
 
 async fn logout(
     State(state): State<AppState>,
+    client: ClientInfo,
     AuthUser { user, claims }: AuthUser,
     OptionalJson(request): OptionalJson<LogoutRequest>,
 ) -> Result<StatusCode> {
-    let scope = match request.and_then(|r| r.scope).as_deref() {
-        None | Some("local") => LogoutScope::Local,
-        Some("others") => LogoutScope::Others,
-        Some("global") => LogoutScope::Global,
-        Some(_) => {
-            return Err(ApiError::Validation(vec![FieldError::new(
+    let scope = match request.and_then(|r| r.scope) {
+        None => LogoutScope::Local,
+        Some(raw) => LogoutScope::parse(&raw).ok_or_else(|| {
+            ApiError::Validation(vec![FieldError::new(
                 "scope",
                 "invalid_scope",
                 "scope must be `local`, `others` or `global`.",
-            )]));
-        }
+            )])
+        })?,
     };
-    sessions::logout(&state, &user, claims.sid, scope).await?;
+    sessions::logout(&state, &user, claims.sid, scope, &client).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Serialize)]
-struct SessionView {
-    id: String,
-    created_at: String,
-    last_used_at: String,
-    user_agent: Option<String>,
-    ip: Option<String>,
-    current: bool,
 }
 
 #[derive(Serialize)]
@@ -105,33 +97,20 @@ async fn list(
     let sessions = sessions::list(&state, &user)
         .await?
         .into_iter()
-        .map(|s: SessionRow| SessionView {
-            current: s.id == current,
-            created_at: rfc3339(s.created_at),
-            last_used_at: rfc3339(s.last_used_at),
-            id: s.id,
-            user_agent: s.user_agent,
-            ip: s.ip,
-        })
+        .map(|s| SessionView::new(s, &current))
         .collect();
     Ok(Json(SessionList { sessions }))
 }
 
-fn rfc3339(seconds: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(seconds)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_default()
-}
-
 async fn end(
     State(state): State<AppState>,
+    client: ClientInfo,
     AuthUser { user, .. }: AuthUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
     // An id that is not even a UUID names no session: 404 like any other.
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
-    sessions::end(&state, &user, id).await?;
+    sessions::end(&state, &user, id, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

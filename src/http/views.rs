@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::domain::{Role, User, UserId};
+use crate::store::{AuditRow, SessionRow};
 
 #[derive(Debug, Serialize)]
 pub struct UserView {
@@ -49,6 +50,66 @@ impl From<&User> for AdminUserView {
             last_login_at: user.last_login_at.map(rfc3339),
         }
     }
+}
+
+/// An audit event as listed; `detail` is the JSON object it was stored as.
+#[derive(Debug, Serialize)]
+pub struct AuditEventView {
+    pub id: String,
+    pub at: String,
+    pub kind: String,
+    pub user_id: Option<String>,
+    pub actor_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    pub detail: Option<serde_json::Value>,
+}
+
+impl From<AuditRow> for AuditEventView {
+    fn from(row: AuditRow) -> Self {
+        Self {
+            at: rfc3339_seconds(row.at),
+            detail: row.detail.and_then(|d| serde_json::from_str(&d).ok()),
+            id: row.id,
+            kind: row.kind,
+            user_id: row.user_id,
+            actor_id: row.actor_id,
+            ip: row.ip,
+            user_agent: row.user_agent,
+            request_id: row.request_id,
+        }
+    }
+}
+
+/// A session as its user sees it.
+#[derive(Debug, Serialize)]
+pub struct SessionView {
+    pub id: String,
+    pub created_at: String,
+    pub last_used_at: String,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    pub current: bool,
+}
+
+impl SessionView {
+    pub fn new(session: SessionRow, current: &str) -> Self {
+        Self {
+            current: session.id == current,
+            created_at: rfc3339_seconds(session.created_at),
+            last_used_at: rfc3339_seconds(session.last_used_at),
+            id: session.id,
+            user_agent: session.user_agent,
+            ip: session.ip,
+        }
+    }
+}
+
+/// Stored Unix seconds as RFC 3339; out-of-range values (which gatehouse
+/// never writes) show as the epoch rather than failing the response.
+fn rfc3339_seconds(seconds: i64) -> String {
+    rfc3339(OffsetDateTime::from_unix_timestamp(seconds).unwrap_or(OffsetDateTime::UNIX_EPOCH))
 }
 
 fn rfc3339(at: OffsetDateTime) -> String {

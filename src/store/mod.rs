@@ -8,6 +8,8 @@
 //! [`Dialect`] or in the per-database migrations. Two copies of every query
 //! would drift apart; this keeps one.
 
+mod attempts;
+mod audit;
 mod keys;
 mod sessions;
 mod users;
@@ -18,6 +20,7 @@ use std::time::Duration;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
+pub use audit::{AuditFilter, AuditPage, AuditRow};
 pub use keys::StoredKey;
 pub use sessions::{Liveness, LogoutScope, NewSession, Refresh, SessionRow};
 pub use users::{LoginColumn, NewUser, ProfileChanges, UserPage};
@@ -64,6 +67,14 @@ impl Dialect {
         match self {
             Dialect::MySql => "mysql",
             Dialect::Sqlite => "sqlite",
+        }
+    }
+
+    /// Turns an INSERT into "insert unless a row with this key exists".
+    fn keep_existing_row(self, key_column: &str) -> String {
+        match self {
+            Dialect::MySql => format!(" ON DUPLICATE KEY UPDATE {key_column} = {key_column}"),
+            Dialect::Sqlite => format!(" ON CONFLICT ({key_column}) DO NOTHING"),
         }
     }
 

@@ -77,6 +77,22 @@ pub enum LogoutScope {
     Global,
 }
 
+impl LogoutScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogoutScope::Local => "local",
+            LogoutScope::Others => "others",
+            LogoutScope::Global => "global",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Local, Self::Others, Self::Global]
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+    }
+}
+
 impl Store {
     #[tracing::instrument(skip_all, fields(user_id = %new.user_id))]
     pub async fn insert_session(&self, new: NewSession<'_>) -> StoreResult<SessionRow> {

@@ -81,6 +81,30 @@ pub struct UserPage {
     pub next_after: Option<UserId>,
 }
 
+/// Locks every enabled admin's row. Every transaction that could remove the
+/// last admin takes these locks first, in index order, so such transactions
+/// run one after another instead of deadlocking or both passing the check.
+fn lock_enabled_admins(dialect: super::Dialect) -> String {
+    format!(
+        "SELECT id FROM users WHERE role = 'admin' AND disabled = FALSE ORDER BY id{}",
+        dialect.for_update()
+    )
+}
+
+fn lock_user(dialect: super::Dialect) -> String {
+    format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE id = ?{}",
+        dialect.for_update()
+    )
+}
+
+/// Whether changing `id` leaves no enabled admin, given the enabled admins
+/// before the change and whether `id` is one afterwards (`None`: deleted).
+fn leaves_no_admin(enabled_admins: &[String], id: &str, still_admin: Option<bool>) -> bool {
+    let removed = enabled_admins.iter().any(|a| a == id) && still_admin != Some(true);
+    removed && enabled_admins.len() == 1
+}
+
 /// Escapes LIKE wildcards so a search for `a_b` matches only `a_b…`.
 fn like_prefix(prefix: &str) -> String {
     let mut pattern = String::with_capacity(prefix.len() + 1);
@@ -235,32 +259,84 @@ impl Store {
     /// Deletes a user unless that would leave no enabled admin. The check and
     /// the delete share one transaction in which the enabled admins' rows are
     /// locked, so two admins deleting themselves at once cannot both pass.
+    /// Sessions and spent tokens go with the user (foreign-key cascade).
     #[tracing::instrument(skip_all, fields(user_id = %id))]
-    pub async fn delete_user(&self, id: UserId) -> StoreResult<()> {
+    pub async fn delete_user(&self, id: UserId) -> StoreResult<User> {
         let dialect = self.dialect();
+        let id = id.to_string();
         on_pool!(self, pool => {
             let mut tx = pool.begin_with(dialect.begin_write()).await?;
-            let admins: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                "SELECT id FROM users WHERE role = 'admin' AND disabled = FALSE{}",
-                dialect.for_update()
-            )))
-            .fetch_all(&mut *tx)
-            .await?;
-            let id = id.to_string();
-            if admins.len() == 1 && admins[0] == id {
+            let admins: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(lock_enabled_admins(dialect)))
+                .fetch_all(&mut *tx)
+                .await?;
+            let row: Option<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(lock_user(dialect)))
+                .bind(&id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let user = User::try_from(row.ok_or(StoreError::NotFound)?)?;
+            if leaves_no_admin(&admins, &id, None) {
                 return Err(StoreError::LastAdmin);
             }
-            let deleted = sqlx::query("DELETE FROM users WHERE id = ?")
+            sqlx::query("DELETE FROM users WHERE id = ?")
                 .bind(&id)
                 .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if deleted == 0 {
-                return Err(StoreError::NotFound);
+                .await?;
+            tx.commit().await?;
+            Ok(user)
+        })
+    }
+
+    /// Changes a user's role and/or disabled flag, refusing a change that
+    /// would leave no enabled admin. A role change or disabling also ends
+    /// every session of the user, in the same transaction. Returns the user
+    /// before and after.
+    #[tracing::instrument(skip_all, fields(user_id = %id))]
+    pub async fn update_user_access(
+        &self,
+        id: UserId,
+        role: Option<Role>,
+        disabled: Option<bool>,
+    ) -> StoreResult<(User, User)> {
+        let dialect = self.dialect();
+        let id_text = id.to_string();
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_with(dialect.begin_write()).await?;
+            let admins: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(lock_enabled_admins(dialect)))
+                .fetch_all(&mut *tx)
+                .await?;
+            let row: Option<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(lock_user(dialect)))
+                .bind(&id_text)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let before = User::try_from(row.ok_or(StoreError::NotFound)?)?;
+            let mut after = before.clone();
+            after.role = role.unwrap_or(before.role);
+            after.disabled = disabled.unwrap_or(before.disabled);
+            let still_enabled_admin = after.role == Role::Admin && !after.disabled;
+            if leaves_no_admin(&admins, &id_text, Some(still_enabled_admin)) {
+                return Err(StoreError::LastAdmin);
+            }
+            if after.role == before.role && after.disabled == before.disabled {
+                return Ok((before, after));
+            }
+            let at = now();
+            sqlx::query("UPDATE users SET role = ?, disabled = ?, updated_at = ? WHERE id = ?")
+                .bind(after.role.as_str())
+                .bind(after.disabled)
+                .bind(at)
+                .bind(&id_text)
+                .execute(&mut *tx)
+                .await?;
+            if after.role != before.role || (after.disabled && !before.disabled) {
+                sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+                    .bind(&id_text)
+                    .execute(&mut *tx)
+                    .await?;
             }
             tx.commit().await?;
-        });
-        Ok(())
+            after.updated_at = to_datetime(at)?;
+            Ok((before, after))
+        })
     }
 
     /// One page of users in creation order, optionally only those whose
@@ -310,6 +386,13 @@ pub enum LoginColumn {
 }
 
 impl LoginColumn {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginColumn::Username => "username",
+            LoginColumn::Email => "email",
+        }
+    }
+
     fn as_sql(self) -> &'static str {
         match self {
             LoginColumn::Username => "username_key",
@@ -321,6 +404,18 @@ impl LoginColumn {
 #[cfg(test)]
 mod tests {
     use super::like_prefix;
+
+    #[test]
+    fn only_removing_the_sole_enabled_admin_is_refused() {
+        use super::leaves_no_admin;
+        let one = ["a".to_owned()];
+        let two = ["a".to_owned(), "b".to_owned()];
+        assert!(leaves_no_admin(&one, "a", None));
+        assert!(leaves_no_admin(&one, "a", Some(false)));
+        assert!(!leaves_no_admin(&one, "a", Some(true)));
+        assert!(!leaves_no_admin(&one, "x", None));
+        assert!(!leaves_no_admin(&two, "a", None));
+    }
 
     #[test]
     fn like_wildcards_are_escaped() {

@@ -473,7 +473,8 @@ impl TestApp {
         gatehouse::accounts::register(
             &self.state,
             registration,
-            gatehouse::accounts::Granting::AnyRole,
+            gatehouse::accounts::Granting::Operator,
+            &Default::default(),
         )
         .await
         .expect("admin created");

@@ -1,0 +1,82 @@
+//! Background upkeep while the server runs: picking up rotated signing keys
+//! and deleting what has expired (sessions, login counters, old audit
+//! events, idle rate-limit entries), so no table grows without bound.
+
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinHandle;
+
+use crate::app::AppState;
+use crate::auth::keys;
+
+/// How often expired rows are deleted.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(600);
+/// How often the in-memory rate limiter forgets clients that went quiet.
+const FORGET_IDLE_CLIENTS_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Starts the upkeep tasks; the caller aborts them at shutdown.
+pub fn start(state: &AppState) -> Vec<JoinHandle<()>> {
+    vec![
+        tokio::spawn(every(keys::RELOAD_INTERVAL, state.clone(), reload_keys)),
+        tokio::spawn(every(SWEEP_INTERVAL, state.clone(), sweep)),
+        tokio::spawn(every(
+            FORGET_IDLE_CLIENTS_INTERVAL,
+            state.clone(),
+            forget_idle_clients,
+        )),
+    ]
+}
+
+async fn every<F, Fut>(period: Duration, state: AppState, job: F)
+where
+    F: Fn(AppState) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        job(state.clone()).await;
+    }
+}
+
+/// Picks up keys rotated by `gatehouse keys rotate` or another instance.
+async fn reload_keys(state: AppState) {
+    if let Err(e) = state.tokens.reload(&state.config, &state.store).await {
+        tracing::warn!(cause = %e, "could not reload signing keys; keeping the current ones");
+    }
+}
+
+/// Deletes ended sessions, stale login counters and audit events past
+/// `AUDIT_RETENTION_DAYS`.
+pub async fn sweep(state: AppState) {
+    let liveness = state.liveness();
+    let results = [
+        ("sessions", state.store.sweep_sessions(liveness).await),
+        (
+            "login counters",
+            state
+                .store
+                .sweep_login_attempts(liveness.now, &state.lockout_policy)
+                .await,
+        ),
+        (
+            "audit events",
+            state
+                .store
+                .sweep_audit_events(liveness.now - state.config.audit_retention.as_secs() as i64)
+                .await,
+        ),
+    ];
+    for (what, result) in results {
+        match result {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "expired {what} deleted"),
+            Err(e) => tracing::warn!(cause = %e, "could not delete expired {what}"),
+        }
+    }
+}
+
+async fn forget_idle_clients(state: AppState) {
+    state.rate_limiter.forget_idle_clients(Instant::now());
+}
