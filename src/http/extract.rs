@@ -17,6 +17,10 @@ use crate::error::ApiError;
 /// Request bodies larger than this are refused with 413.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
+/// Bodies up to this size are read (and discarded) before a 413, so the
+/// client sees the answer; larger ones are refused without reading.
+pub const DRAIN_LIMIT: usize = 1024 * 1024;
+
 /// A client that has not sent its (at most 64 KiB) body by then is too slow:
 /// 408, rather than holding a connection until the request timeout.
 const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -38,23 +42,38 @@ where
         if !is_json_content_type(request.headers().get(CONTENT_TYPE)) {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let declared = request
-            .headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        if declared.is_some_and(|n| n > BODY_LIMIT) {
-            return Err(ApiError::PayloadTooLarge);
-        }
-        let body = tokio::time::timeout(
-            BODY_READ_TIMEOUT,
-            axum::body::to_bytes(request.into_body(), BODY_LIMIT),
-        )
-        .await
-        .map_err(|_| ApiError::RequestTimeout)?
-        .map_err(|_| ApiError::PayloadTooLarge)?;
+        let body = read_body(request.into_body()).await?;
         parse_object(&body).map(StrictJson)
     }
+}
+
+/// Reads a body of at most [`BODY_LIMIT`] bytes. A larger one is still read
+/// to its end (and thrown away) so the client, which may still be sending,
+/// receives the 413 instead of a reset connection; the router's outer limit
+/// ([`DRAIN_LIMIT`]) stops anything larger at once, and a client that sends
+/// too slowly gets 408.
+async fn read_body(mut body: axum::body::Body) -> Result<Bytes, ApiError> {
+    use http_body_util::BodyExt;
+    let read = async {
+        let mut kept = Vec::new();
+        let mut total = 0usize;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|_| ApiError::PayloadTooLarge)?;
+            if let Ok(data) = frame.into_data() {
+                total += data.len();
+                if total <= BODY_LIMIT {
+                    kept.extend_from_slice(&data);
+                }
+            }
+        }
+        if total > BODY_LIMIT {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        Ok(Bytes::from(kept))
+    };
+    tokio::time::timeout(BODY_READ_TIMEOUT, read)
+        .await
+        .map_err(|_| ApiError::RequestTimeout)?
 }
 
 /// `application/json`, in any case, with or without parameters.

@@ -48,7 +48,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .fallback(|| async { ApiError::NotFound })
         .with_state(state)
-        .layer(RequestBodyLimitLayer::new(extract::BODY_LIMIT))
+        .layer(RequestBodyLimitLayer::new(extract::DRAIN_LIMIT))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             REQUEST_TIMEOUT,

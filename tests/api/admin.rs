@@ -1,4 +1,4 @@
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::harness::{Backend, PASSWORD, TestApp, assert_problem, error_fields};
@@ -9,6 +9,13 @@ on_both_databases!(
     the_listing_filters_by_a_case_insensitive_prefix,
     bad_paging_parameters_are_400,
     only_admins_may_list_users,
+    an_admin_reads_a_user_with_account_state,
+    disabling_ends_sessions_and_enabling_allows_login_again,
+    a_role_change_ends_sessions_and_takes_effect,
+    an_admin_deletes_a_user,
+    bad_admin_changes_are_refused,
+    the_last_enabled_admin_cannot_be_demoted_disabled_or_deleted,
+    two_admins_demoting_each_other_at_once_leave_one_admin,
 );
 
 async fn list(app: &TestApp, token: &str, query: &str) -> Value {
@@ -105,4 +112,310 @@ async fn only_admins_may_list_users(backend: Backend) {
         .await
         .unwrap();
     assert_problem(anonymous, StatusCode::UNAUTHORIZED, "missing_token").await;
+}
+
+async fn user_id_of(app: &TestApp, admin: &str, username: &str) -> String {
+    let page = list(app, admin, &format!("?q={username}")).await;
+    page["users"][0]["id"].as_str().unwrap().to_owned()
+}
+
+async fn patch_user(app: &TestApp, admin: &str, id: &str, body: Value) -> reqwest::Response {
+    app.request(
+        Method::PATCH,
+        &format!("/admin/users/{id}"),
+        Some(admin),
+        Some(body),
+    )
+    .await
+}
+
+async fn an_admin_reads_a_user_with_account_state(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token("root").await;
+    let user = app.user_token("alice").await;
+    let id = user_id_of(&app, &admin, "alice").await;
+    let response = app.get(&format!("/admin/users/{id}"), &admin).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["username"], "alice");
+    assert_eq!(body["disabled"], false);
+    assert!(
+        body["last_login_at"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z'))
+    );
+    assert!(!body.to_string().contains("argon2"));
+    let unknown = uuid::Uuid::now_v7();
+    assert_problem(
+        app.get(&format!("/admin/users/{unknown}"), &admin).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    assert_problem(
+        app.get("/admin/users/not-an-id", &admin).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    for (method, body) in [
+        (Method::GET, None),
+        (Method::PATCH, Some(json!({"disabled": true}))),
+        (Method::DELETE, None),
+    ] {
+        let response = app
+            .request(method, &format!("/admin/users/{id}"), Some(&user), body)
+            .await;
+        assert_problem(response, StatusCode::FORBIDDEN, "insufficient_role").await;
+    }
+}
+
+async fn disabling_ends_sessions_and_enabling_allows_login_again(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token("root").await;
+    app.register("alice").await;
+    let pair = app.login_pair("alice", PASSWORD).await;
+    let id = user_id_of(&app, &admin, "alice").await;
+    let response = patch_user(&app, &admin, &id, json!({"disabled": true})).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.json::<Value>().await.unwrap()["disabled"], true);
+    assert_problem(
+        app.get("/me", &pair.access).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
+    let refreshed = app
+        .post("/auth/refresh", json!({"refresh_token": pair.refresh}))
+        .await;
+    assert_problem(refreshed, StatusCode::UNAUTHORIZED, "invalid_refresh_token").await;
+    // Disabled is revealed only to someone with the right password.
+    let wrong = app
+        .post(
+            "/auth/login",
+            json!({"username": "alice", "password": "wrong guess"}),
+        )
+        .await;
+    assert_problem(wrong, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    let right = app
+        .post(
+            "/auth/login",
+            json!({"username": "alice", "password": PASSWORD}),
+        )
+        .await;
+    assert_problem(right, StatusCode::FORBIDDEN, "account_disabled").await;
+    assert_eq!(
+        patch_user(&app, &admin, &id, json!({"disabled": false}))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    app.login("alice", PASSWORD).await;
+}
+
+async fn a_role_change_ends_sessions_and_takes_effect(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token("root").await;
+    app.register("alice").await;
+    let pair = app.login_pair("alice", PASSWORD).await;
+    let id = user_id_of(&app, &admin, "alice").await;
+    let response = patch_user(&app, &admin, &id, json!({"role": "admin"})).await;
+    assert_eq!(response.json::<Value>().await.unwrap()["role"], "admin");
+    assert_eq!(
+        app.get("/me", &pair.access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_problem(
+        app.post("/auth/refresh", json!({"refresh_token": pair.refresh}))
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_refresh_token",
+    )
+    .await;
+    let promoted = app.login("alice", PASSWORD).await;
+    assert_eq!(
+        app.get("/admin/users", &promoted).await.status(),
+        StatusCode::OK
+    );
+    // Setting what is already set changes nothing and ends nothing.
+    assert_eq!(
+        patch_user(
+            &app,
+            &admin,
+            &id,
+            json!({"role": "admin", "disabled": false})
+        )
+        .await
+        .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get("/admin/users", &promoted).await.status(),
+        StatusCode::OK
+    );
+}
+
+async fn an_admin_deletes_a_user(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token("root").await;
+    let token = app.user_token("alice").await;
+    let id = user_id_of(&app, &admin, "alice").await;
+    let path = format!("/admin/users/{id}");
+    assert_eq!(
+        app.request(Method::DELETE, &path, Some(&admin), None)
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.get("/me", &token).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_problem(
+        app.get(&path, &admin).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    assert_problem(
+        app.request(Method::DELETE, &path, Some(&admin), None).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    app.register("alice").await;
+}
+
+async fn bad_admin_changes_are_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token("root").await;
+    app.register("alice").await;
+    let id = user_id_of(&app, &admin, "alice").await;
+    let body = assert_problem(
+        patch_user(&app, &admin, &id, json!({"role": "boss"})).await,
+        StatusCode::BAD_REQUEST,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(
+        error_fields(&body),
+        vec![("role".into(), "invalid_role".into())]
+    );
+    assert_problem(
+        patch_user(&app, &admin, &id, json!({"disabled": "yes"})).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_type",
+    )
+    .await;
+    assert_problem(
+        patch_user(&app, &admin, &id, json!({"username": "mallory"})).await,
+        StatusCode::BAD_REQUEST,
+        "unknown_field",
+    )
+    .await;
+    let unknown = uuid::Uuid::now_v7();
+    assert_problem(
+        patch_user(
+            &app,
+            &admin,
+            &unknown.to_string(),
+            json!({"disabled": true}),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+}
+
+async fn the_last_enabled_admin_cannot_be_demoted_disabled_or_deleted(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token("root").await;
+    let id = user_id_of(&app, &admin, "root").await;
+    for change in [json!({"role": "user"}), json!({"disabled": true})] {
+        assert_problem(
+            patch_user(&app, &admin, &id, change).await,
+            StatusCode::CONFLICT,
+            "last_admin",
+        )
+        .await;
+    }
+    let path = format!("/admin/users/{id}");
+    assert_problem(
+        app.request(Method::DELETE, &path, Some(&admin), None).await,
+        StatusCode::CONFLICT,
+        "last_admin",
+    )
+    .await;
+    // A disabled admin does not count: with one, the enabled one is still last.
+    let deputy = app.admin_token("deputy").await;
+    let deputy_id = user_id_of(&app, &admin, "deputy").await;
+    assert_eq!(
+        patch_user(&app, &admin, &deputy_id, json!({"disabled": true}))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_problem(
+        patch_user(&app, &admin, &id, json!({"role": "user"})).await,
+        StatusCode::CONFLICT,
+        "last_admin",
+    )
+    .await;
+    assert_eq!(
+        app.get("/me", &deputy).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(app.get("/me", &admin).await.status(), StatusCode::OK);
+}
+
+async fn two_admins_demoting_each_other_at_once_leave_one_admin(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for round in 0..5 {
+        let (a, b) = (format!("left{round}"), format!("right{round}"));
+        let token_a = app.admin_token(&a).await;
+        let token_b = app.admin_token(&b).await;
+        let (id_a, id_b) = (
+            user_id_of(&app, &token_a, &a).await,
+            user_id_of(&app, &token_a, &b).await,
+        );
+        // Everyone else steps down first, so these two are the only admins.
+        let admins: Value = list(&app, &token_a, "?limit=100").await;
+        for user in admins["users"].as_array().unwrap() {
+            let id = user["id"].as_str().unwrap();
+            if user["role"] == "admin" && id != id_a && id != id_b {
+                assert_eq!(
+                    patch_user(&app, &token_a, id, json!({"role": "user"}))
+                        .await
+                        .status(),
+                    StatusCode::OK
+                );
+            }
+        }
+        let (left, right) = tokio::join!(
+            patch_user(&app, &token_a, &id_b, json!({"role": "user"})),
+            patch_user(&app, &token_b, &id_a, json!({"role": "user"})),
+        );
+        let mut statuses = [left.status().as_u16(), right.status().as_u16()];
+        statuses.sort();
+        // One wins; the other is refused (409), or finds its own role gone
+        // before it acts (401/403).
+        assert_eq!(statuses[0], 200, "round {round}: {statuses:?}");
+        assert!(
+            [401, 403, 409].contains(&statuses[1]),
+            "round {round}: {statuses:?}"
+        );
+        let remaining = app
+            .state
+            .store
+            .list_users(None, 100, None)
+            .await
+            .unwrap()
+            .users;
+        let enabled_admins = remaining
+            .iter()
+            .filter(|u| u.role == gatehouse::domain::Role::Admin && !u.disabled)
+            .count();
+        assert_eq!(enabled_admins, 1, "round {round}");
+    }
 }

@@ -160,6 +160,32 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// The values of a one-column text query, for looking inside tables.
+    pub async fn texts(&self, query: &str) -> Vec<String> {
+        let query = sqlx::AssertSqlSafe(query.to_owned());
+        match self.backend {
+            Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+                sqlx::query_scalar::<_, Option<String>>(query)
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap()
+            }
+            Backend::MySql => {
+                let mut conn = sqlx::MySqlConnection::connect(&self.url).await.unwrap();
+                sqlx::query_scalar::<_, Option<String>>(query)
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap()
+            }
+        }
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+}
+
 pub enum Outage {
     Proxy(Arc<AtomicBool>),
     SqliteLock(Option<sqlx::SqliteConnection>),

@@ -3,11 +3,13 @@
 mod harness;
 
 mod admin;
+mod audit;
 mod cli;
 mod input;
 mod login;
 mod me;
 mod operations;
+mod protection;
 mod register;
 mod sessions;
 mod signing_keys;

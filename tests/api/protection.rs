@@ -1,0 +1,393 @@
+//! Account lockout, the per-IP limit, client addresses behind proxies,
+//! equal timing for unknown accounts, and the bounded hashing queue.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::harness::{Backend, PASSWORD, Settings, TestApp, assert_problem};
+use crate::on_both_databases;
+
+on_both_databases!(
+    an_account_locks_after_the_threshold_for_every_spelling_of_it,
+    a_lock_lifts_after_its_time_and_repeated_locks_grow,
+    an_unknown_account_answers_exactly_like_a_real_one,
+    lockout_counters_survive_a_restart,
+    the_per_ip_limit_covers_every_credential_endpoint,
+    a_spoofed_forwarded_for_does_not_escape_the_limit,
+    a_trusted_proxy_names_the_client,
+    a_zero_rate_limit_turns_the_per_ip_limit_off,
+    failed_logins_take_the_same_time_for_unknown_and_real_accounts,
+    a_full_hashing_queue_is_503_while_other_routes_stay_fast,
+);
+
+fn strict(threshold: &str, seconds: &str) -> Settings {
+    Settings::new()
+        .set("LOCKOUT_THRESHOLD", threshold)
+        .set("LOCKOUT_SECONDS", seconds)
+        .set("RATE_LIMIT_PER_MINUTE", "0")
+}
+
+async fn login(app: &TestApp, body: Value) -> reqwest::Response {
+    app.post("/auth/login", body).await
+}
+
+fn retry_after(response: &reqwest::Response) -> u64 {
+    response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+async fn an_account_locks_after_the_threshold_for_every_spelling_of_it(backend: Backend) {
+    let app = TestApp::spawn_with(backend, strict("3", "60")).await;
+    app.post(
+        "/auth/register",
+        json!({"username": "alice", "password": PASSWORD, "email": "alice@example.com"}),
+    )
+    .await;
+    app.register("bob").await;
+    // Failures by any spelling count against the one account.
+    for body in [
+        json!({"username": "alice", "password": "wrong guess 1"}),
+        json!({"username": "ALICE", "password": "wrong guess 2"}),
+        json!({"email": "Alice@Example.com", "password": "wrong guess 3"}),
+    ] {
+        assert_problem(
+            login(&app, body).await,
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+        )
+        .await;
+    }
+    for body in [
+        json!({"username": "alice", "password": PASSWORD}),
+        json!({"username": "ａｌｉｃｅ", "password": PASSWORD}),
+        json!({"email": "alice@example.com", "password": "wrong again"}),
+    ] {
+        let response = login(&app, body).await;
+        let wait = retry_after(&response);
+        assert!((1..=60).contains(&wait), "Retry-After {wait}");
+        assert_problem(response, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").await;
+    }
+    // Another account is not affected.
+    assert_eq!(
+        login(&app, json!({"username": "bob", "password": PASSWORD}))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+async fn a_lock_lifts_after_its_time_and_repeated_locks_grow(backend: Backend) {
+    let app = TestApp::spawn_with(backend, strict("2", "1")).await;
+    app.register("alice").await;
+    let wrong = json!({"username": "alice", "password": "wrong guess"});
+    for _ in 0..2 {
+        login(&app, wrong.clone()).await;
+    }
+    let first = login(&app, wrong.clone()).await;
+    assert_eq!(first.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(retry_after(&first), 1);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // The lock has lifted, but the account remembers it was locked: the
+    // next lock is twice as long.
+    for _ in 0..2 {
+        assert_eq!(
+            login(&app, wrong.clone()).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let second = login(&app, wrong.clone()).await;
+    assert_eq!(second.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(retry_after(&second), 2);
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    assert_eq!(
+        login(&app, json!({"username": "alice", "password": PASSWORD}))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+/// Status, Retry-After and body (without the request id) of each answer.
+async fn answers(
+    app: &TestApp,
+    username: &str,
+    attempts: usize,
+) -> Vec<(StatusCode, Option<u64>, Value)> {
+    let mut seen = Vec::new();
+    for i in 0..attempts {
+        let response = login(
+            app,
+            json!({"username": username, "password": format!("wrong guess {i}")}),
+        )
+        .await;
+        let status = response.status();
+        let wait = response
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().parse().unwrap());
+        let mut body: Value = response.json().await.unwrap();
+        body.as_object_mut().unwrap().remove("request_id");
+        seen.push((status, wait, body));
+    }
+    seen
+}
+
+async fn an_unknown_account_answers_exactly_like_a_real_one(backend: Backend) {
+    let app = TestApp::spawn_with(backend, strict("3", "60")).await;
+    app.register("alice").await;
+    let real = answers(&app, "alice", 5).await;
+    let unknown = answers(&app, "nobody-here", 5).await;
+    let statuses: Vec<StatusCode> = real.iter().map(|(s, _, _)| *s).collect();
+    assert_eq!(
+        statuses,
+        [401, 401, 401, 429, 429].map(|s| StatusCode::from_u16(s).unwrap())
+    );
+    assert_eq!(real, unknown);
+}
+
+async fn lockout_counters_survive_a_restart(backend: Backend) {
+    let first = TestApp::spawn_with(backend, strict("2", "60")).await;
+    first.register("alice").await;
+    for _ in 0..2 {
+        login(
+            &first,
+            json!({"username": "alice", "password": "wrong guess"}),
+        )
+        .await;
+    }
+    let db = first.db.clone();
+    first.stop().await;
+    let second = TestApp::spawn_on(db, strict("2", "60")).await;
+    let response = login(&second, json!({"username": "alice", "password": PASSWORD})).await;
+    assert_problem(response, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").await;
+}
+
+async fn the_per_ip_limit_covers_every_credential_endpoint(backend: Backend) {
+    let settings = Settings::new().set("RATE_LIMIT_PER_MINUTE", "3");
+    // Each endpoint on its own server, so each starts with a full allowance.
+    let app = TestApp::spawn_with(backend, settings).await;
+    for i in 0..3 {
+        let response = app
+            .post(
+                "/signup",
+                json!({"username": format!("user{i}"), "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    let response = app
+        .post(
+            "/auth/register",
+            json!({"username": "user9", "password": PASSWORD}),
+        )
+        .await;
+    let wait = retry_after(&response);
+    assert!((1..=20).contains(&wait), "Retry-After {wait}");
+    assert_problem(response, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").await;
+    for (method, path, body) in [
+        (
+            Method::POST,
+            "/login",
+            json!({"username": "user0", "password": PASSWORD}),
+        ),
+        (Method::POST, "/auth/refresh", json!({"refresh_token": "x"})),
+        (
+            Method::PUT,
+            "/me/password",
+            json!({"current_password": PASSWORD, "new_password": "another fine one"}),
+        ),
+    ] {
+        let response = app
+            .request(method, path, Some("irrelevant"), Some(body))
+            .await;
+        assert_problem(response, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").await;
+    }
+    // Routes that are not about credentials are not limited.
+    assert_eq!(
+        app.client
+            .get(app.url("/health/live"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+}
+
+async fn a_spoofed_forwarded_for_does_not_escape_the_limit(backend: Backend) {
+    let app = TestApp::spawn_with(backend, Settings::new().set("RATE_LIMIT_PER_MINUTE", "3")).await;
+    let mut statuses = Vec::new();
+    for i in 0..5 {
+        let response = app
+            .client
+            .post(app.url("/auth/login"))
+            .header("x-forwarded-for", format!("203.0.113.{i}"))
+            .header("forwarded", format!("for=198.51.100.{i}"))
+            .json(&json!({"username": "alice", "password": "wrong guess"}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 401, 429, 429]);
+}
+
+async fn a_trusted_proxy_names_the_client(backend: Backend) {
+    let settings = Settings::new()
+        .set("TRUSTED_PROXIES", "127.0.0.1/32, ::1")
+        .set("RATE_LIMIT_PER_MINUTE", "2");
+    let app = TestApp::spawn_with(backend, settings).await;
+    app.register("alice").await;
+    let via = |client_ip: &'static str| {
+        let app = &app;
+        async move {
+            app.client
+                .post(app.url("/auth/login"))
+                .header("x-forwarded-for", format!("{client_ip}, 127.0.0.1"))
+                .json(&json!({"username": "alice", "password": PASSWORD}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let body: Value = via("198.51.100.7").await.json().await.unwrap();
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let sessions: Value = app.get("/me/sessions", &token).await.json().await.unwrap();
+    assert_eq!(sessions["sessions"][0]["ip"], "198.51.100.7");
+    // The limit is per client behind the proxy, not per proxy.
+    assert_eq!(via("198.51.100.7").await.status(), StatusCode::OK);
+    assert_eq!(
+        via("198.51.100.7").await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(via("198.51.100.8").await.status(), StatusCode::OK);
+}
+
+async fn a_zero_rate_limit_turns_the_per_ip_limit_off(backend: Backend) {
+    let settings = Settings::new()
+        .set("RATE_LIMIT_PER_MINUTE", "0")
+        .set("LOCKOUT_THRESHOLD", "1000");
+    let app = TestApp::spawn_with(backend, settings).await;
+    for i in 0..40 {
+        let response = login(
+            &app,
+            json!({"username": format!("ghost{i}"), "password": "wrong guess"}),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    // The account lockout is a separate setting and still applies.
+    let app = TestApp::spawn_with(backend, strict("2", "60")).await;
+    for expected in [401, 401, 429] {
+        let response = login(
+            &app,
+            json!({"username": "ghost", "password": "wrong guess"}),
+        )
+        .await;
+        assert_eq!(response.status().as_u16(), expected);
+    }
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+async fn failed_logins_take_the_same_time_for_unknown_and_real_accounts(backend: Backend) {
+    // Realistic hashing cost so the comparison is about the work done, with
+    // the limits out of the way.
+    let settings = strict("1000", "60")
+        .set("ARGON2_MEMORY_KIB", "8192")
+        .set("ARGON2_ITERATIONS", "2");
+    let app = TestApp::spawn_with(backend, settings).await;
+    app.register("alice").await;
+    let mut real = Vec::new();
+    let mut unknown = Vec::new();
+    for i in 0..25 {
+        for (name, samples) in [("alice", &mut real), ("nobody-at-all", &mut unknown)] {
+            let started = Instant::now();
+            let response = login(
+                &app,
+                json!({"username": name, "password": format!("wrong guess {i}")}),
+            )
+            .await;
+            samples.push(started.elapsed());
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        }
+    }
+    let (real, unknown) = (median(real), median(unknown));
+    let difference = real.abs_diff(unknown);
+    // Loose enough for a noisy machine; an unknown user skipping the hash
+    // would differ by the whole hashing time (several milliseconds).
+    assert!(
+        difference < Duration::from_millis(3) || difference < real.max(unknown) / 4,
+        "median for a real account {real:?}, for an unknown one {unknown:?}"
+    );
+}
+
+async fn a_full_hashing_queue_is_503_while_other_routes_stay_fast(backend: Backend) {
+    let settings = Settings::new()
+        .set("MAX_CONCURRENT_HASHES", "1")
+        .set("HASH_QUEUE_TIMEOUT_SECONDS", "1")
+        .set("ARGON2_MEMORY_KIB", "65536")
+        .set("ARGON2_ITERATIONS", "3")
+        .set("RATE_LIMIT_PER_MINUTE", "0")
+        .set("LOCKOUT_THRESHOLD", "1000");
+    let app = TestApp::spawn_with(backend, settings).await;
+    app.register("alice").await;
+    let token = app.login("alice", PASSWORD).await;
+    let burst = (0..24).map(|i| {
+        login(
+            &app,
+            json!({"username": "alice", "password": format!("wrong guess {i}")}),
+        )
+    });
+    let probes = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut slowest = Duration::ZERO;
+        for _ in 0..5 {
+            let started = Instant::now();
+            assert_eq!(app.get("/me", &token).await.status(), StatusCode::OK);
+            assert_eq!(
+                app.client
+                    .get(app.url("/health/live"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status(),
+                StatusCode::OK
+            );
+            slowest = slowest.max(started.elapsed());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        slowest
+    };
+    let (responses, slowest) = tokio::join!(futures::future::join_all(burst), probes);
+    let mut unavailable = 0;
+    for response in responses {
+        match response.status() {
+            StatusCode::UNAUTHORIZED => {}
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert!(retry_after(&response) >= 1);
+                assert_problem(
+                    response,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "service_unavailable",
+                )
+                .await;
+                unavailable += 1;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(unavailable > 0, "the queue overflowed and was refused");
+    assert!(
+        slowest < Duration::from_secs(1),
+        "/me and /health/live never waited on hashing: {slowest:?}"
+    );
+}
