@@ -397,13 +397,15 @@ async fn two_admins_demoting_each_other_at_once_leave_one_admin(backend: Backend
             patch_user(&app, &token_b, &id_a, json!({"role": "user"})),
         );
         let mut statuses = [left.status().as_u16(), right.status().as_u16()];
+        let bodies = [left.text().await.unwrap(), right.text().await.unwrap()];
         statuses.sort();
-        // One wins; the other is refused (409), or finds its own role gone
-        // before it acts (401/403).
-        assert_eq!(statuses[0], 200, "round {round}: {statuses:?}");
+        // One wins; the other is refused (409), finds its own role gone
+        // before it acts (401/403), or, on a machine too loaded to hand out
+        // a database connection in time, is told to retry (503). Never both.
+        assert_eq!(statuses[0], 200, "round {round}: {statuses:?} {bodies:?}");
         assert!(
-            [401, 403, 409].contains(&statuses[1]),
-            "round {round}: {statuses:?}"
+            [401, 403, 409, 503].contains(&statuses[1]),
+            "round {round}: {statuses:?} {bodies:?}"
         );
         let remaining = app
             .state
