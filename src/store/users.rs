@@ -81,6 +81,15 @@ pub struct UserPage {
     pub next_after: Option<UserId>,
 }
 
+/// A change [`Store::guarded_change`] applies.
+enum GuardedChange {
+    Delete,
+    Access {
+        role: Option<Role>,
+        disabled: Option<bool>,
+    },
+}
+
 /// Locks every enabled admin's row. Every transaction that could remove the
 /// last admin takes these locks first, in index order, so such transactions
 /// run one after another instead of deadlocking or both passing the check.
@@ -256,47 +265,40 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes a user unless that would leave no enabled admin. The check and
-    /// the delete share one transaction in which the enabled admins' rows are
-    /// locked, so two admins deleting themselves at once cannot both pass.
-    /// Sessions and spent tokens go with the user (foreign-key cascade).
-    #[tracing::instrument(skip_all, fields(user_id = %id))]
+    /// Deletes a user unless that would leave no enabled admin. Sessions and
+    /// spent tokens go with the user (foreign-key cascade). Returns the user
+    /// as it was.
     pub async fn delete_user(&self, id: UserId) -> StoreResult<User> {
-        let dialect = self.dialect();
-        let id = id.to_string();
-        on_pool!(self, pool => {
-            let mut tx = pool.begin_with(dialect.begin_write()).await?;
-            let admins: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(lock_enabled_admins(dialect)))
-                .fetch_all(&mut *tx)
-                .await?;
-            let row: Option<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(lock_user(dialect)))
-                .bind(&id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let user = User::try_from(row.ok_or(StoreError::NotFound)?)?;
-            if leaves_no_admin(&admins, &id, None) {
-                return Err(StoreError::LastAdmin);
-            }
-            sqlx::query("DELETE FROM users WHERE id = ?")
-                .bind(&id)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Ok(user)
-        })
+        let (before, _) = self.guarded_change(id, GuardedChange::Delete).await?;
+        Ok(before)
     }
 
     /// Changes a user's role and/or disabled flag, refusing a change that
     /// would leave no enabled admin. A role change or disabling also ends
     /// every session of the user, in the same transaction. Returns the user
     /// before and after.
-    #[tracing::instrument(skip_all, fields(user_id = %id))]
     pub async fn update_user_access(
         &self,
         id: UserId,
         role: Option<Role>,
         disabled: Option<bool>,
     ) -> StoreResult<(User, User)> {
+        let (before, after) = self
+            .guarded_change(id, GuardedChange::Access { role, disabled })
+            .await?;
+        Ok((before, after.expect("an access change keeps the user")))
+    }
+
+    /// The one transaction shape for every change that could remove the
+    /// last enabled admin: lock the enabled admins' rows, then the target's,
+    /// check, apply, commit. Two admins acting at once therefore run one
+    /// after the other, and the second sees the first's result.
+    #[tracing::instrument(skip_all, fields(user_id = %id))]
+    async fn guarded_change(
+        &self,
+        id: UserId,
+        change: GuardedChange,
+    ) -> StoreResult<(User, Option<User>)> {
         let dialect = self.dialect();
         let id_text = id.to_string();
         on_pool!(self, pool => {
@@ -309,15 +311,29 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?;
             let before = User::try_from(row.ok_or(StoreError::NotFound)?)?;
-            let mut after = before.clone();
-            after.role = role.unwrap_or(before.role);
-            after.disabled = disabled.unwrap_or(before.disabled);
-            let still_enabled_admin = after.role == Role::Admin && !after.disabled;
-            if leaves_no_admin(&admins, &id_text, Some(still_enabled_admin)) {
+            let after = match change {
+                GuardedChange::Delete => None,
+                GuardedChange::Access { role, disabled } => {
+                    let mut after = before.clone();
+                    after.role = role.unwrap_or(before.role);
+                    after.disabled = disabled.unwrap_or(before.disabled);
+                    Some(after)
+                }
+            };
+            let still_admin = after.as_ref().map(|a| a.role == Role::Admin && !a.disabled);
+            if leaves_no_admin(&admins, &id_text, still_admin) {
                 return Err(StoreError::LastAdmin);
             }
+            let Some(mut after) = after else {
+                sqlx::query("DELETE FROM users WHERE id = ?")
+                    .bind(&id_text)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                return Ok((before, None));
+            };
             if after.role == before.role && after.disabled == before.disabled {
-                return Ok((before, after));
+                return Ok((before, Some(after)));
             }
             let at = now();
             sqlx::query("UPDATE users SET role = ?, disabled = ?, updated_at = ? WHERE id = ?")
@@ -335,7 +351,7 @@ impl Store {
             }
             tx.commit().await?;
             after.updated_at = to_datetime(at)?;
-            Ok((before, after))
+            Ok((before, Some(after)))
         })
     }
 
