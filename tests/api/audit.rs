@@ -7,7 +7,9 @@ use std::process::Command;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::harness::{Backend, PASSWORD, Settings, TestApp, assert_problem, error_fields};
+use crate::harness::{
+    Backend, PASSWORD, Settings, TestApp, assert_problem, error_fields, jwt_claims,
+};
 use crate::on_both_databases;
 
 on_both_databases!(
@@ -70,17 +72,10 @@ async fn every_security_event_is_recorded_without_secrets(backend: Backend) {
         .await;
 
     let third = app.login_pair("root", PASSWORD).await;
-    let sid: String = {
-        use base64::Engine;
-        let claims = third.access.split('.').nth(1).unwrap();
-        let claims: Value = serde_json::from_slice(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(claims)
-                .unwrap(),
-        )
-        .unwrap();
-        claims["sid"].as_str().unwrap().to_owned()
-    };
+    let sid = jwt_claims(&third.access)["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     app.request(
         Method::DELETE,
         &format!("/me/sessions/{sid}"),

@@ -548,6 +548,28 @@ impl Pair {
     }
 }
 
+/// The decoded JSON of a JWT's header (segment 0) or claims (segment 1),
+/// read without verifying anything: for looking at what the server issued.
+fn jwt_segment(token: &str, index: usize) -> Value {
+    use base64::Engine;
+    let segment = token
+        .split('.')
+        .nth(index)
+        .expect("a JWT has three segments");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(segment)
+        .expect("base64url segment");
+    serde_json::from_slice(&bytes).expect("JSON segment")
+}
+
+pub fn jwt_header(token: &str) -> Value {
+    jwt_segment(token, 0)
+}
+
+pub fn jwt_claims(token: &str) -> Value {
+    jwt_segment(token, 1)
+}
+
 /// Asserts an error response: status, problem+json, the `code`; returns
 /// the body for further checks.
 pub async fn assert_problem(response: Response, status: StatusCode, code: &str) -> Value {

@@ -6,7 +6,9 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::harness::{Backend, PASSWORD, Pair, Settings, TestApp, assert_problem, error_fields};
+use crate::harness::{
+    Backend, PASSWORD, Pair, Settings, TestApp, assert_problem, error_fields, jwt_claims,
+};
 use crate::on_both_databases;
 
 on_both_databases!(
@@ -38,17 +40,6 @@ async fn me_status(app: &TestApp, access: &str) -> StatusCode {
     app.get("/me", access).await.status()
 }
 
-fn claims(token: &str) -> Value {
-    use base64::Engine;
-    let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap()
-}
-
 async fn login_returns_a_refresh_token_that_rotates(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.register("alice").await;
@@ -64,8 +55,8 @@ async fn login_returns_a_refresh_token_that_rotates(backend: Backend) {
     let second = Pair::from_body(&body);
     assert_ne!(second.refresh, first.refresh);
     assert_eq!(
-        claims(&second.access)["sid"],
-        claims(&first.access)["sid"],
+        jwt_claims(&second.access)["sid"],
+        jwt_claims(&first.access)["sid"],
         "same session"
     );
     assert_eq!(me_status(&app, &second.access).await, StatusCode::OK);
@@ -154,7 +145,7 @@ async fn an_idle_session_ends(backend: Backend) {
     app.register("alice").await;
     let pair = app.login_pair("alice", PASSWORD).await;
     let kept = app.login_pair("alice", PASSWORD).await;
-    let sid = claims(&pair.access)["sid"].as_str().unwrap().to_owned();
+    let sid = jwt_claims(&pair.access)["sid"].as_str().unwrap().to_owned();
     let idle_for = |days: i64| {
         format!(
             "UPDATE sessions SET last_used_at = last_used_at - {days} * 86400 - 60 WHERE id = '{sid}'"
@@ -192,7 +183,7 @@ async fn a_session_past_its_absolute_lifetime_ends(backend: Backend) {
     app.register("alice").await;
     let pair = app.login_pair("alice", PASSWORD).await;
     let kept = app.login_pair("alice", PASSWORD).await;
-    let sid = claims(&pair.access)["sid"].as_str().unwrap().to_owned();
+    let sid = jwt_claims(&pair.access)["sid"].as_str().unwrap().to_owned();
     // Rotation does not extend the absolute limit: a day after the login,
     // however recently refreshed, the session is over.
     let rotated = refreshed(&app, &pair.refresh).await;
@@ -216,7 +207,10 @@ async fn a_session_past_its_absolute_lifetime_ends(backend: Backend) {
     assert_eq!(me_status(&app, &kept.access).await, StatusCode::OK);
     // Ended sessions are swept from the table; live ones stay.
     let other = app.login_pair("alice", PASSWORD).await;
-    let other_sid = claims(&other.access)["sid"].as_str().unwrap().to_owned();
+    let other_sid = jwt_claims(&other.access)["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     app.db
         .execute(&format!(
             "UPDATE sessions SET expires_at = 1 WHERE id = '{other_sid}'"
@@ -411,7 +405,7 @@ async fn sessions_are_listed_with_the_current_one_marked(backend: Backend) {
     assert_eq!(sessions.len(), 2);
     let current: Vec<&Value> = sessions.iter().filter(|s| s["current"] == true).collect();
     assert_eq!(current.len(), 1);
-    assert_eq!(current[0]["id"], claims(&caller.access)["sid"]);
+    assert_eq!(current[0]["id"], jwt_claims(&caller.access)["sid"]);
     for session in sessions {
         for key in [
             "id",
@@ -434,8 +428,11 @@ async fn a_user_can_end_only_their_own_live_sessions(backend: Backend) {
     let caller = app.login_pair("alice", PASSWORD).await;
     let other = app.login_pair("alice", PASSWORD).await;
     let bob = app.user_token("bob").await;
-    let other_sid = claims(&other.access)["sid"].as_str().unwrap().to_owned();
-    let bob_sid = claims(&bob)["sid"].as_str().unwrap().to_owned();
+    let other_sid = jwt_claims(&other.access)["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bob_sid = jwt_claims(&bob)["sid"].as_str().unwrap().to_owned();
     let end = |sid: String, token: String| {
         let app = &app;
         async move {

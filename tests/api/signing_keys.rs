@@ -11,7 +11,9 @@ use jwt_simple::prelude::{
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{Backend, PASSWORD, Settings, TestApp, assert_problem};
+use crate::harness::{
+    Backend, PASSWORD, Settings, TestApp, assert_problem, jwt_claims, jwt_header,
+};
 use crate::on_both_databases;
 
 on_both_databases!(
@@ -39,11 +41,6 @@ async fn jwks(app: &TestApp) -> Value {
     response.json().await.unwrap()
 }
 
-fn header(token: &str) -> Value {
-    let head = token.split('.').next().unwrap();
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(head).unwrap()).unwrap()
-}
-
 async fn with_hmac_the_jwks_is_empty(backend: Backend) {
     for settings in [Settings::new(), Settings::new().unset("JWT_SECRET")] {
         let app = TestApp::spawn_with(backend, settings).await;
@@ -68,7 +65,7 @@ async fn eddsa_tokens_verify_with_only_the_jwks_and_another_library(backend: Bac
         (Some("EdDSA"), Some("sig"))
     );
     assert!(jwk.get("d").is_none(), "no private part is published");
-    assert_eq!(header(&token)["kid"], jwk["kid"]);
+    assert_eq!(jwt_header(&token)["kid"], jwk["kid"]);
 
     // jwt-simple, not jsonwebtoken, and nothing but the JWKS document.
     let metadata = Token::decode_metadata(&token).unwrap();
@@ -127,8 +124,8 @@ async fn rotation_signs_with_a_new_key_and_old_tokens_keep_working(backend: Back
             .await
             .unwrap();
         let new = app.login("alice", PASSWORD).await;
-        assert_eq!(header(&new)["kid"], new_kid.as_str());
-        assert_ne!(header(&old)["kid"], header(&new)["kid"]);
+        assert_eq!(jwt_header(&new)["kid"], new_kid.as_str());
+        assert_ne!(jwt_header(&old)["kid"], jwt_header(&new)["kid"]);
         assert_eq!(
             app.get("/me", &old).await.status(),
             StatusCode::OK,
@@ -142,7 +139,9 @@ async fn rotation_signs_with_a_new_key_and_old_tokens_keep_working(backend: Back
                 .iter()
                 .map(|k| k["kid"].clone())
                 .collect();
-            assert!(kids.contains(&header(&old)["kid"]) && kids.contains(&header(&new)["kid"]));
+            assert!(
+                kids.contains(&jwt_header(&old)["kid"]) && kids.contains(&jwt_header(&new)["kid"])
+            );
         }
     }
 }
@@ -174,13 +173,8 @@ async fn tokens_of_the_other_algorithm_are_refused(backend: Backend) {
     let x = jwks(&ed).await["keys"][0]["x"].as_str().unwrap().to_owned();
     let mut confused = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
     confused.typ = Some("at+jwt".into());
-    confused.kid = header(&ed_token)["kid"].as_str().map(str::to_owned);
-    let claims: Value = serde_json::from_slice(
-        &URL_SAFE_NO_PAD
-            .decode(ed_token.split('.').nth(1).unwrap())
-            .unwrap(),
-    )
-    .unwrap();
+    confused.kid = jwt_header(&ed_token)["kid"].as_str().map(str::to_owned);
+    let claims = jwt_claims(&ed_token);
     for secret in [x.as_bytes().to_vec(), URL_SAFE_NO_PAD.decode(&x).unwrap()] {
         let forged = jsonwebtoken::encode(
             &confused,

@@ -6,7 +6,9 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{Backend, PASSWORD, Settings, TEST_SECRET, TestApp, assert_problem};
+use crate::harness::{
+    Backend, PASSWORD, Settings, TEST_SECRET, TestApp, assert_problem, jwt_claims, jwt_header,
+};
 use crate::on_both_databases;
 
 on_both_databases!(
@@ -26,22 +28,11 @@ fn now() -> u64 {
     jsonwebtoken::get_current_timestamp()
 }
 
-fn parts(token: &str) -> (Value, Value) {
-    let decode = |part: &str| -> Value {
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
-    };
-    let mut pieces = token.split('.');
-    (
-        decode(pieces.next().unwrap()),
-        decode(pieces.next().unwrap()),
-    )
-}
-
 /// A login for `alice`, and the header and claims of its token.
 async fn alice(app: &TestApp) -> (String, Value, Value) {
     app.register("alice").await;
     let token = app.login("alice", PASSWORD).await;
-    let (header, claims) = parts(&token);
+    let (header, claims) = (jwt_header(&token), jwt_claims(&token));
     (token, header, claims)
 }
 
@@ -84,7 +75,7 @@ async fn access_tokens_carry_every_claim_the_contract_lists(backend: Backend) {
         claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
         15 * 60
     );
-    let second = parts(&app.login("alice", PASSWORD).await).1;
+    let second = jwt_claims(&app.login("alice", PASSWORD).await);
     assert_ne!(
         claims["sid"], second["sid"],
         "each login is its own session"
@@ -409,7 +400,7 @@ async fn a_generated_secret_is_shared_by_restarts_and_instances(backend: Backend
         "a restart agrees"
     );
     // The generated key is not the test secret: a token forged with it fails.
-    let (header, claims) = parts(&token);
+    let (header, claims) = (jwt_header(&token), jwt_claims(&token));
     let forged = sign(&header, &claims, Algorithm::HS256, TEST_SECRET.as_bytes());
     assert_problem(
         restarted.get("/me", &forged).await,
