@@ -5,10 +5,12 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::HeaderMap;
 use axum::http::header::USER_AGENT;
 use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::Response;
 
 use crate::app::AppState;
 use crate::config::Config;
@@ -24,18 +26,13 @@ pub struct ClientInfo {
     pub user_agent: Option<String>,
 }
 
-impl FromRequestParts<AppState> for ClientInfo {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+impl ClientInfo {
+    fn of(config: &Config, parts: &Parts) -> Self {
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip());
-        let ip = peer.map(|peer| client_ip(&state.config, peer, &parts.headers));
+        let ip = peer.map(|peer| client_ip(config, peer, &parts.headers));
         let user_agent = parts
             .headers
             .get(USER_AGENT)
@@ -46,7 +43,32 @@ impl FromRequestParts<AppState> for ClientInfo {
                     .take(USER_AGENT_LIMIT)
                     .collect()
             });
-        Ok(Self { ip, user_agent })
+        Self { ip, user_agent }
+    }
+}
+
+/// Works out who is calling once per request, before the request is logged,
+/// so the request logs, sessions, limits and audit events all name the
+/// same client.
+pub async fn identify(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let client = ClientInfo::of(&state.config, &parts);
+    parts.extensions.insert(client);
+    next.run(Request::from_parts(parts, body)).await
+}
+
+impl FromRequestParts<AppState> for ClientInfo {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<ClientInfo>()
+            .cloned()
+            .unwrap_or_else(|| ClientInfo::of(&state.config, parts)))
     }
 }
 

@@ -18,7 +18,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::header::{self, HeaderValue};
 use axum::http::{Method, Request, StatusCode};
-use axum::middleware::from_fn;
+use axum::middleware::{from_fn, from_fn_with_state};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
@@ -47,7 +47,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::router())
         .merge(health::router())
         .fallback(|| async { ApiError::NotFound })
-        .with_state(state)
+        .with_state(state.clone())
         .layer(RequestBodyLimitLayer::new(extract::DRAIN_LIMIT))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -73,6 +73,7 @@ pub fn router(state: AppState) -> Router {
                 .make_span_with(request_span)
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
+        .layer(from_fn_with_state(state, client::identify))
         .layer(PropagateRequestIdLayer::new(X_REQUEST_ID.clone()))
         .layer(SetRequestIdLayer::new(X_REQUEST_ID.clone(), MakeUuidV7))
         .layer(from_fn(request_id::discard_unacceptable))
@@ -87,9 +88,16 @@ fn request_span<B>(request: &Request<B>) -> tracing::Span {
         .get(&X_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
+    let client = request
+        .extensions()
+        .get::<client::ClientInfo>()
+        .and_then(|c| c.ip)
+        .map(|ip| ip.to_string())
+        .unwrap_or_default();
     tracing::info_span!(
         "request",
         request_id = %id,
+        client = %client,
         method = %request.method(),
         path = %request.uri().path(),
     )
