@@ -14,7 +14,15 @@ use crate::error::ApiError;
 use crate::http::client::ClientInfo;
 
 #[derive(Debug, Parser)]
-#[command(name = "gatehouse", version, about = "User-authentication API server")]
+#[command(
+    name = "gatehouse",
+    version,
+    about = "User-authentication API server",
+    after_help = "Configuration comes from environment variables (and a .env file in the \
+                  working directory): DATABASE_URL, BIND_ADDR, JWT_SECRET and the others \
+                  listed in .env.example and the README. Every command uses the same \
+                  configuration, so run `user create` with the server's DATABASE_URL."
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -71,7 +79,12 @@ pub async fn run() -> ExitCode {
         Command::Serve => serve(config).await,
         Command::Migrate => app::open_store(&config)
             .await
-            .map(|_| println!("migrations applied"))
+            .map(|_| {
+                println!(
+                    "migrations applied to the {}",
+                    config.database_url.describe()
+                )
+            })
             .map_err(|e| e.to_string()),
         Command::User(UserCommand::Create {
             username,
@@ -96,7 +109,8 @@ async fn serve(config: Config) -> Result<(), String> {
     let listener = app::listen(&config).await.map_err(|e| e.to_string())?;
     let state = app::build(config).await.map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    tracing::info!(%addr, database = state.store.dialect().name(), "gatehouse listening");
+    let database = state.config.database_url.describe();
+    tracing::info!(%addr, %database, "gatehouse listening");
     app::serve(state, listener, app::shutdown_signal())
         .await
         .map_err(|e| e.to_string())

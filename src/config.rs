@@ -44,6 +44,29 @@ impl std::fmt::Debug for MySqlUrl {
     }
 }
 
+impl DatabaseUrl {
+    /// Where the data is, for messages: never the password.
+    pub fn describe(&self) -> String {
+        match self {
+            DatabaseUrl::Sqlite(url) => {
+                let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
+                format!("SQLite file {path}")
+            }
+            DatabaseUrl::MySql(url) => {
+                match sqlx::mysql::MySqlConnectOptions::from_str(url.expose()) {
+                    Ok(options) => format!(
+                        "MySQL database {} at {}:{}",
+                        options.get_database().unwrap_or_default(),
+                        options.get_host(),
+                        options.get_port()
+                    ),
+                    Err(_) => "MySQL".to_owned(),
+                }
+            }
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum JwtAlgorithm {
     Hs256,
@@ -504,6 +527,16 @@ mod tests {
             "mysql://app:p%40ss%3Aw%2Frd@db.internal:3306/auth"
         );
         assert!(!format!("{url:?}").contains("p%40ss"));
+    }
+
+    #[test]
+    fn databases_are_described_without_passwords() {
+        let c = config(&[("DATABASE_URL", "mysql://app:s3cret@db:3307/auth")]).unwrap();
+        assert_eq!(c.database_url.describe(), "MySQL database auth at db:3307");
+        assert_eq!(
+            config(&[]).unwrap().database_url.describe(),
+            "SQLite file gatehouse.db"
+        );
     }
 
     #[test]

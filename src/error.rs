@@ -287,6 +287,11 @@ impl IntoResponse for ApiError {
                 HeaderValue::from_static(challenge),
             );
         }
+        if matches!(self, ApiError::PayloadTooLarge | ApiError::RequestTimeout) {
+            // The body may be left unread on the connection; say that it
+            // closes, so clients do not send their next request down it.
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         if let Some(wait) = self.retry_after() {
             // Retry-After is whole seconds; never advertise zero.
             let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;

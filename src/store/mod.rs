@@ -63,13 +63,6 @@ impl Dialect {
         }
     }
 
-    pub fn name(self) -> &'static str {
-        match self {
-            Dialect::MySql => "mysql",
-            Dialect::Sqlite => "sqlite",
-        }
-    }
-
     /// Turns an INSERT into "insert unless a row with this key exists".
     fn keep_existing_row(self, key_column: &str) -> String {
         match self {
@@ -119,10 +112,10 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// MySQL/MariaDB errors that mean "the server is going away or overloaded",
-/// not "your statement is wrong": lock wait timeout, deadlock, too many
-/// connections, server shutdown, lost connection.
-const MYSQL_TRANSIENT: &[&str] = &["1205", "1213", "1040", "1053", "2006", "2013"];
+/// MySQL/MariaDB error numbers that mean "try again", not "your statement
+/// is wrong": lock wait timeout, deadlock, too many connections, server
+/// shutdown, lost connection.
+const MYSQL_TRANSIENT: &[u16] = &[1205, 1213, 1040, 1053, 2006, 2013];
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
@@ -142,11 +135,17 @@ impl From<sqlx::Error> for StoreError {
                 }
             }
             Database(db) => {
-                let code = db.code().unwrap_or_default();
                 // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with extended codes.
                 let sqlite_busy = db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
-                    && code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6));
-                if sqlite_busy || MYSQL_TRANSIENT.contains(&code.as_ref()) {
+                    && db
+                        .code()
+                        .and_then(|c| c.parse::<i32>().ok())
+                        .is_some_and(|c| matches!(c & 0xff, 5 | 6));
+                // `code()` is the SQLSTATE on MySQL; the error number says more.
+                let mysql_transient = db
+                    .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                    .is_some_and(|e| MYSQL_TRANSIENT.contains(&e.number()));
+                if sqlite_busy || mysql_transient {
                     StoreError::Unavailable(e.to_string())
                 } else {
                     StoreError::Other(e.to_string())

@@ -90,16 +90,6 @@ enum GuardedChange {
     },
 }
 
-/// Locks every enabled admin's row. Every transaction that could remove the
-/// last admin takes these locks first, in index order, so such transactions
-/// run one after another instead of deadlocking or both passing the check.
-fn lock_enabled_admins(dialect: super::Dialect) -> String {
-    format!(
-        "SELECT id FROM users WHERE role = 'admin' AND disabled = FALSE ORDER BY id{}",
-        dialect.for_update()
-    )
-}
-
 fn lock_user(dialect: super::Dialect) -> String {
     format!(
         "SELECT {USER_COLUMNS} FROM users WHERE id = ?{}",
@@ -290,9 +280,10 @@ impl Store {
     }
 
     /// The one transaction shape for every change that could remove the
-    /// last enabled admin: lock the enabled admins' rows, then the target's,
-    /// check, apply, commit. Two admins acting at once therefore run one
-    /// after the other, and the second sees the first's result.
+    /// last enabled admin: lock the guard row, read the enabled admins, lock
+    /// the target's row, check, apply, commit. Two admins acting at once
+    /// therefore run one after the other, and the second sees the first's
+    /// result.
     #[tracing::instrument(skip_all, fields(user_id = %id))]
     async fn guarded_change(
         &self,
@@ -303,9 +294,19 @@ impl Store {
         let id_text = id.to_string();
         on_pool!(self, pool => {
             let mut tx = pool.begin_with(dialect.begin_write()).await?;
-            let admins: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(lock_enabled_admins(dialect)))
-                .fetch_all(&mut *tx)
-                .await?;
+            // Take the guard first: from here on no other such change runs,
+            // so the admins read next are current and stay so until commit.
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT id FROM admin_guard WHERE id = 1{}",
+                dialect.for_update()
+            )))
+            .execute(&mut *tx)
+            .await?;
+            let admins: Vec<String> = sqlx::query_scalar(
+                "SELECT id FROM users WHERE role = 'admin' AND disabled = FALSE",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
             let row: Option<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(lock_user(dialect)))
                 .bind(&id_text)
                 .fetch_optional(&mut *tx)

@@ -20,6 +20,7 @@ on_both_databases!(
     a_zero_rate_limit_turns_the_per_ip_limit_off,
     failed_logins_take_the_same_time_for_unknown_and_real_accounts,
     a_full_hashing_queue_is_503_while_other_routes_stay_fast,
+    stale_counters_and_old_audit_events_are_swept,
 );
 
 fn strict(threshold: &str, seconds: &str) -> Settings {
@@ -82,16 +83,19 @@ async fn an_account_locks_after_the_threshold_for_every_spelling_of_it(backend: 
 }
 
 async fn a_lock_lifts_after_its_time_and_repeated_locks_grow(backend: Backend) {
-    let app = TestApp::spawn_with(backend, strict("2", "1")).await;
+    let app = TestApp::spawn_with(backend, strict("2", "2")).await;
     app.register("alice").await;
     let wrong = json!({"username": "alice", "password": "wrong guess"});
     for _ in 0..2 {
-        login(&app, wrong.clone()).await;
+        assert_eq!(
+            login(&app, wrong.clone()).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
     }
     let first = login(&app, wrong.clone()).await;
     assert_eq!(first.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(retry_after(&first), 1);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert!((1..=2).contains(&retry_after(&first)));
+    tokio::time::sleep(Duration::from_millis(3100)).await;
     // The lock has lifted, but the account remembers it was locked: the
     // next lock is twice as long.
     for _ in 0..2 {
@@ -102,14 +106,14 @@ async fn a_lock_lifts_after_its_time_and_repeated_locks_grow(backend: Backend) {
     }
     let second = login(&app, wrong.clone()).await;
     assert_eq!(second.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(retry_after(&second), 2);
-    tokio::time::sleep(Duration::from_millis(3100)).await;
-    assert_eq!(
-        login(&app, json!({"username": "alice", "password": PASSWORD}))
-            .await
-            .status(),
-        StatusCode::OK
+    assert!(
+        (3..=4).contains(&retry_after(&second)),
+        "{}",
+        retry_after(&second)
     );
+    tokio::time::sleep(Duration::from_millis(5100)).await;
+    let right = login(&app, json!({"username": "alice", "password": PASSWORD})).await;
+    assert_eq!(right.status(), StatusCode::OK);
 }
 
 /// Status, Retry-After and body (without the request id) of each answer.
@@ -147,7 +151,17 @@ async fn an_unknown_account_answers_exactly_like_a_real_one(backend: Backend) {
         statuses,
         [401, 401, 401, 429, 429].map(|s| StatusCode::from_u16(s).unwrap())
     );
-    assert_eq!(real, unknown);
+    // The same answers; Retry-After counts down in whole seconds, so the
+    // two runs may straddle a second boundary.
+    for ((status, wait, body), (other_status, other_wait, other_body)) in real.iter().zip(&unknown)
+    {
+        assert_eq!((status, body), (other_status, other_body));
+        assert_eq!(wait.is_some(), other_wait.is_some());
+        assert!(
+            wait.unwrap_or(0).abs_diff(other_wait.unwrap_or(0)) <= 1,
+            "{wait:?} vs {other_wait:?}"
+        );
+    }
 }
 
 async fn lockout_counters_survive_a_restart(backend: Backend) {
@@ -302,13 +316,13 @@ async fn failed_logins_take_the_same_time_for_unknown_and_real_accounts(backend:
     // Realistic hashing cost so the comparison is about the work done, with
     // the limits out of the way.
     let settings = strict("1000", "60")
-        .set("ARGON2_MEMORY_KIB", "8192")
+        .set("ARGON2_MEMORY_KIB", "32768")
         .set("ARGON2_ITERATIONS", "2");
     let app = TestApp::spawn_with(backend, settings).await;
     app.register("alice").await;
     let mut real = Vec::new();
     let mut unknown = Vec::new();
-    for i in 0..25 {
+    for i in 0..15 {
         for (name, samples) in [("alice", &mut real), ("nobody-at-all", &mut unknown)] {
             let started = Instant::now();
             let response = login(
@@ -321,11 +335,12 @@ async fn failed_logins_take_the_same_time_for_unknown_and_real_accounts(backend:
         }
     }
     let (real, unknown) = (median(real), median(unknown));
+    // Hashing dominates each attempt, so an unknown user that skipped it
+    // would be several times faster; a noisy machine moves medians by far
+    // less than the 40% allowed here.
     let difference = real.abs_diff(unknown);
-    // Loose enough for a noisy machine; an unknown user skipping the hash
-    // would differ by the whole hashing time (several milliseconds).
     assert!(
-        difference < Duration::from_millis(3) || difference < real.max(unknown) / 4,
+        difference < real.max(unknown) * 2 / 5,
         "median for a real account {real:?}, for an unknown one {unknown:?}"
     );
 }
@@ -389,5 +404,46 @@ async fn a_full_hashing_queue_is_503_while_other_routes_stay_fast(backend: Backe
     assert!(
         slowest < Duration::from_secs(1),
         "/me and /health/live never waited on hashing: {slowest:?}"
+    );
+}
+
+async fn stale_counters_and_old_audit_events_are_swept(backend: Backend) {
+    let settings = strict("1000", "60").set("AUDIT_RETENTION_DAYS", "30");
+    let app = TestApp::spawn_with(backend, settings).await;
+    app.register("alice").await;
+    for i in 0..5 {
+        let name = format!("made-up-{i}");
+        login(&app, json!({"username": name, "password": "wrong guess"})).await;
+    }
+    login(
+        &app,
+        json!({"username": "alice", "password": "wrong guess"}),
+    )
+    .await;
+    let counters = "SELECT account_key FROM login_attempts";
+    assert_eq!(app.db.texts(counters).await.len(), 6);
+    let events = "SELECT id FROM audit_events";
+    let before = app.db.texts(events).await.len();
+
+    // Nothing is due yet: a sweep now deletes nothing.
+    gatehouse::maintenance::sweep(app.state.clone()).await;
+    assert_eq!(app.db.texts(counters).await.len(), 6);
+    assert_eq!(app.db.texts(events).await.len(), before);
+
+    // Twenty minutes later the failures no longer count; 31 days later the
+    // events are past retention.
+    app.db.execute("UPDATE login_attempts SET updated_at = updated_at - 1200, window_started_at = window_started_at - 1200").await;
+    app.db
+        .execute("UPDATE audit_events SET at = at - 31 * 86400 WHERE kind = 'login_failed'")
+        .await;
+    gatehouse::maintenance::sweep(app.state.clone()).await;
+    assert!(
+        app.db.texts(counters).await.is_empty(),
+        "old counters for made-up names are gone"
+    );
+    let kinds = app.db.texts("SELECT kind FROM audit_events").await;
+    assert!(
+        !kinds.is_empty() && kinds.iter().all(|k| k != "login_failed"),
+        "{kinds:?}"
     );
 }
