@@ -40,6 +40,23 @@ async fn me_status(app: &TestApp, access: &str) -> StatusCode {
     app.get("/me", access).await.status()
 }
 
+/// Asserts that a login's session has ended: its access token is refused
+/// on the next request and its refresh token can no longer be exchanged.
+async fn assert_session_ended(app: &TestApp, pair: &Pair) {
+    assert_problem(
+        app.get("/me", &pair.access).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
+    assert_problem(
+        refresh(app, &pair.refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_refresh_token",
+    )
+    .await;
+}
+
 async fn login_returns_a_refresh_token_that_rotates(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.register("alice").await;
@@ -85,18 +102,7 @@ async fn a_spent_refresh_token_presented_again_ends_the_session(backend: Backend
     )
     .await;
     // The whole session is gone: its live tokens stop working at once.
-    assert_problem(
-        app.get("/me", &third.access).await,
-        StatusCode::UNAUTHORIZED,
-        "invalid_token",
-    )
-    .await;
-    assert_problem(
-        refresh(&app, &third.refresh).await,
-        StatusCode::UNAUTHORIZED,
-        "invalid_refresh_token",
-    )
-    .await;
+    assert_session_ended(&app, &third).await;
     // Another login of the same user is untouched.
     assert_eq!(me_status(&app, &other.access).await, StatusCode::OK);
 
@@ -159,18 +165,7 @@ async fn an_idle_session_ends(backend: Backend) {
     assert_eq!(me_status(&app, &pair.access).await, StatusCode::OK);
     // Eight days unused is past SESSION_IDLE_DAYS.
     app.db.execute(&idle_for(8)).await;
-    assert_problem(
-        app.get("/me", &pair.access).await,
-        StatusCode::UNAUTHORIZED,
-        "invalid_token",
-    )
-    .await;
-    assert_problem(
-        refresh(&app, &pair.refresh).await,
-        StatusCode::UNAUTHORIZED,
-        "invalid_refresh_token",
-    )
-    .await;
+    assert_session_ended(&app, &pair).await;
     assert_eq!(me_status(&app, &kept.access).await, StatusCode::OK);
 }
 
@@ -192,18 +187,7 @@ async fn a_session_past_its_absolute_lifetime_ends(backend: Backend) {
             "UPDATE sessions SET expires_at = expires_at - 86400 WHERE id = '{sid}'"
         ))
         .await;
-    assert_problem(
-        app.get("/me", &rotated.access).await,
-        StatusCode::UNAUTHORIZED,
-        "invalid_token",
-    )
-    .await;
-    assert_problem(
-        refresh(&app, &rotated.refresh).await,
-        StatusCode::UNAUTHORIZED,
-        "invalid_refresh_token",
-    )
-    .await;
+    assert_session_ended(&app, &rotated).await;
     assert_eq!(me_status(&app, &kept.access).await, StatusCode::OK);
     // Ended sessions are swept from the table; live ones stay.
     let other = app.login_pair("alice", PASSWORD).await;
@@ -373,16 +357,7 @@ async fn deleting_the_account_ends_its_sessions(backend: Backend) {
         .await;
     assert_eq!(ok.status(), StatusCode::NO_CONTENT);
     for pair in [&caller, &other] {
-        assert_eq!(
-            me_status(&app, &pair.access).await,
-            StatusCode::UNAUTHORIZED
-        );
-        assert_problem(
-            refresh(&app, &pair.refresh).await,
-            StatusCode::UNAUTHORIZED,
-            "invalid_refresh_token",
-        )
-        .await;
+        assert_session_ended(&app, pair).await;
     }
 }
 
