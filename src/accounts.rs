@@ -161,6 +161,7 @@ pub async fn check_login(app: &App, attempt: LoginAttempt, client: &ClientInfo) 
     let now = crate::store::now();
     let locked_until = app.store.locked_until(&account).await?;
     if locked_until > now {
+        metrics::counter!("gatehouse_logins_total", "outcome" => "locked").increment(1);
         // Even the right password waits: the lock is about the account.
         return Err(ApiError::TooManyAttempts {
             retry_after: std::time::Duration::from_secs((locked_until - now) as u64),
@@ -180,7 +181,9 @@ pub async fn check_login(app: &App, attempt: LoginAttempt, client: &ClientInfo) 
             let mut failed = Event::new(Kind::LoginFailed).detail(json!({"by": column.as_str()}));
             failed.user_id = known_id;
             audit::record(app, failed, client).await?;
+            metrics::counter!("gatehouse_logins_total", "outcome" => "failed").increment(1);
             if let Some(until) = lock {
+                metrics::counter!("gatehouse_lockouts_total").increment(1);
                 let mut lockout = Event::new(Kind::Lockout).detail(json!({"seconds": until - now}));
                 lockout.user_id = known_id;
                 audit::record(app, lockout, client).await?;
@@ -194,10 +197,12 @@ pub async fn check_login(app: &App, attempt: LoginAttempt, client: &ClientInfo) 
         let event =
             Event::by_self(Kind::LoginFailed, user.id).detail(json!({"reason": "disabled"}));
         audit::record(app, event, client).await?;
+        metrics::counter!("gatehouse_logins_total", "outcome" => "disabled").increment(1);
         return Err(ApiError::AccountDisabled);
     }
     app.store.record_login(user.id).await?;
     audit::record(app, Event::by_self(Kind::LoginSucceeded, user.id), client).await?;
+    metrics::counter!("gatehouse_logins_total", "outcome" => "succeeded").increment(1);
     Ok(user)
 }
 

@@ -75,6 +75,7 @@ pub async fn refresh(app: &App, presented: &str, client: &ClientInfo) -> Result<
             user_id,
         } => {
             tracing::warn!(%session_id, %user_id, "spent refresh token presented again; session ended");
+            metrics::counter!("gatehouse_refresh_reuse_total").increment(1);
             let mut event =
                 Event::new(Kind::RefreshReuse).detail(json!({"session_id": session_id}));
             event.user_id = Uuid::parse_str(&user_id).ok();

@@ -101,8 +101,15 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce(&Argon2<'static>) -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        let permit = tokio::time::timeout(self.queue_timeout, self.slots.clone().acquire_owned())
-            .await
+        let queue = metrics::gauge!("gatehouse_hash_queue_depth");
+        queue.increment(1.0);
+        let waiting_since = std::time::Instant::now();
+        let permit =
+            tokio::time::timeout(self.queue_timeout, self.slots.clone().acquire_owned()).await;
+        queue.decrement(1.0);
+        metrics::histogram!("gatehouse_hash_wait_seconds")
+            .record(waiting_since.elapsed().as_secs_f64());
+        let permit = permit
             .map_err(|_| HashError::Busy {
                 retry_after: self.queue_timeout,
             })?

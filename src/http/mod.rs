@@ -7,6 +7,7 @@ pub mod client;
 pub mod extract;
 pub mod health;
 pub mod me;
+pub mod metrics;
 pub mod problem;
 pub mod rate_limit;
 pub mod request_id;
@@ -39,6 +40,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn router(state: AppState) -> Router {
     let cors = cors_layer(&state.config.cors_allowed_origins);
+    metrics::install();
     // Layers are listed innermost first: each `.layer` wraps all above it.
     let mut router = Router::new()
         .merge(auth::router())
@@ -46,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .merge(sessions::router())
         .merge(admin::router())
         .merge(health::router())
+        .route("/metrics", axum::routing::get(metrics::render))
         .fallback(|| async { ApiError::NotFound })
         .with_state(state.clone())
         .layer(RequestBodyLimitLayer::new(extract::DRAIN_LIMIT))
@@ -54,7 +57,8 @@ pub fn router(state: AppState) -> Router {
             REQUEST_TIMEOUT,
         ))
         .layer(from_fn(problem::normalise_errors))
-        .layer(from_fn(request_id::scope));
+        .layer(from_fn(request_id::scope))
+        .layer(from_fn(metrics::track));
     if let Some(cors) = cors {
         router = router.layer(cors);
     }

@@ -14,6 +14,7 @@ on_both_databases!(
     every_response_carries_a_request_id_and_nosniff,
     a_client_request_id_is_kept_only_when_well_formed,
     a_database_outage_is_a_quick_503_and_the_server_recovers,
+    metrics_count_requests_by_route_template,
 );
 
 async fn health_reports_live_and_ready(backend: Backend) {
@@ -188,4 +189,48 @@ async fn a_database_outage_is_a_quick_503_and_the_server_recovers(backend: Backe
         StatusCode::OK
     );
     app.register("bob").await;
+}
+
+async fn metrics_count_requests_by_route_template(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token("root").await;
+    app.post(
+        "/auth/login",
+        json!({"username": "root", "password": "wrong guess"}),
+    )
+    .await;
+    let someone = uuid::Uuid::now_v7();
+    app.get(&format!("/admin/users/{someone}"), &admin).await;
+    app.client
+        .get(app.url(&format!("/nothing/{someone}")))
+        .send()
+        .await
+        .unwrap();
+
+    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = response.text().await.unwrap();
+    for expected in [
+        r#"http_requests_total{method="GET",route="/admin/users/{id}",status="404"}"#,
+        r#"http_requests_total{method="POST",route="/auth/login",status="401"}"#,
+        r#"route="unmatched""#,
+        "http_request_duration_seconds_bucket{",
+        r#"gatehouse_logins_total{outcome="failed"}"#,
+        r#"gatehouse_logins_total{outcome="succeeded"}"#,
+        "gatehouse_hash_wait_seconds_bucket{",
+        "gatehouse_hash_queue_depth",
+        r#"gatehouse_db_pool_connections{state="idle"}"#,
+    ] {
+        assert!(text.contains(expected), "{expected} missing from:\n{text}");
+    }
+    assert!(
+        !text.contains(&someone.to_string()),
+        "raw paths never become labels"
+    );
 }
