@@ -48,7 +48,7 @@ pub async fn register(
     let email = match input.email {
         Some(raw) => problems.check(Email::parse(&raw)),
         None if app.config.require_email => {
-            problems.push(missing("email"));
+            problems.push(FieldError::required("email"));
             None
         }
         None => None,
@@ -450,13 +450,9 @@ pub async fn delete_by_admin(
 
 fn required(problems: &mut Problems, field: &str, value: Option<String>) -> Option<String> {
     if value.is_none() {
-        problems.push(missing(field));
+        problems.push(FieldError::required(field));
     }
     value
-}
-
-fn missing(field: &str) -> FieldError {
-    FieldError::new(field, "required", format!("`{field}` is required."))
 }
 
 impl From<crate::auth::HashError> for ApiError {

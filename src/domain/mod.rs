@@ -31,6 +31,11 @@ impl FieldError {
             message: message.into(),
         }
     }
+
+    /// A field that must be given was absent or `null`.
+    pub fn required(field: &str) -> Self {
+        Self::new(field, "required", format!("`{field}` is required."))
+    }
 }
 
 /// Refuses control characters (NUL, newlines, escapes …) in any text field.

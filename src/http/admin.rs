@@ -1,6 +1,6 @@
 //! Administration of users; every route needs the `admin` role.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -11,7 +11,7 @@ use unicode_normalization::UnicodeNormalization;
 use uuid::Uuid;
 
 use super::client::ClientInfo;
-use super::extract::{AdminUser, StrictJson};
+use super::extract::{AdminUser, PathId, StrictJson};
 use super::views::{AdminUserView, AuditEventView, UserView};
 use crate::accounts::{self, AccessChange};
 use crate::app::AppState;
@@ -30,19 +30,14 @@ pub fn router() -> Router<AppState> {
         .route("/admin/audit", get(list_audit))
 }
 
-/// A path id that is not a UUID names nobody: 404, as for an unknown id.
-fn user_id(raw: &str) -> Result<Uuid> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::NotFound)
-}
-
 async fn show_user(
     State(state): State<AppState>,
     _admin: AdminUser,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<AdminUserView>> {
     let user = state
         .store
-        .user_by_id(user_id(&id)?)
+        .user_by_id(id)
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(Json(AdminUserView::from(&user)))
@@ -52,10 +47,10 @@ async fn change_user(
     State(state): State<AppState>,
     client: ClientInfo,
     AdminUser(admin): AdminUser,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     StrictJson(change): StrictJson<AccessChange>,
 ) -> Result<Json<AdminUserView>> {
-    let user = accounts::change_access(&state, &admin.user, user_id(&id)?, change, &client).await?;
+    let user = accounts::change_access(&state, &admin.user, id, change, &client).await?;
     Ok(Json(AdminUserView::from(&user)))
 }
 
@@ -63,9 +58,9 @@ async fn delete_user(
     State(state): State<AppState>,
     client: ClientInfo,
     AdminUser(admin): AdminUser,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<StatusCode> {
-    accounts::delete_by_admin(&state, &admin.user, user_id(&id)?, &client).await?;
+    accounts::delete_by_admin(&state, &admin.user, id, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -215,6 +215,24 @@ fn bearer_token(parts: &Parts) -> Result<Option<&str>, ApiError> {
     Ok(Some(token))
 }
 
+/// The `{id}` of a path, as a UUID. An id that is not even a UUID names
+/// nothing: 404, like an unknown one.
+pub struct PathId(pub uuid::Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| ApiError::NotFound)?;
+        uuid::Uuid::parse_str(&raw)
+            .map(Self)
+            .map_err(|_| ApiError::NotFound)
+    }
+}
+
 /// An authenticated caller whose role is `admin`; others get 403.
 pub struct AdminUser(pub AuthUser);
 

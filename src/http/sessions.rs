@@ -1,15 +1,14 @@
 //! Refresh, logout, the caller's sessions, and the public signing keys.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use super::auth::TokenResponse;
 use super::client::ClientInfo;
-use super::extract::{AuthUser, OptionalJson, StrictJson};
+use super::extract::{AuthUser, OptionalJson, PathId, StrictJson};
 use super::rate_limit::CredentialRateLimit;
 use super::views::SessionView;
 use crate::app::AppState;
@@ -43,10 +42,8 @@ async fn refresh(
     StrictJson(request): StrictJson<RefreshRequest>,
 ) -> Result<Json<TokenResponse>> {
     let Some(token) = request.refresh_token else {
-        return Err(ApiError::Validation(vec![FieldError::new(
+        return Err(ApiError::Validation(vec![FieldError::required(
             "refresh_token",
-            "required",
-            "`refresh_token` is required.",
         )]));
     };
     reject_control_characters("refresh_token", &token)
@@ -106,10 +103,8 @@ async fn end(
     State(state): State<AppState>,
     client: ClientInfo,
     AuthUser { user, .. }: AuthUser,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<StatusCode> {
-    // An id that is not even a UUID names no session: 404 like any other.
-    let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
     sessions::end(&state, &user, id, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
