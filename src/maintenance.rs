@@ -32,7 +32,9 @@ where
     F: Fn(AppState) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    let mut tick = tokio::time::interval(period);
+    // The first round waits a whole period: at start-up the keys were just
+    // loaded, and deleting expired rows can wait one interval.
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
