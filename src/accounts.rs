@@ -14,14 +14,30 @@ use crate::error::{ApiError, Result};
 use crate::http::client::ClientInfo;
 use crate::store::{LoginColumn, NewUser, ProfileChanges};
 
-/// A registration as received; every field is still unchecked.
-#[derive(Debug, Default, serde::Deserialize)]
+/// A registration as received; every field is still unchecked. (Fields are
+/// optional here so that a missing one is reported with the others, not as
+/// a parse failure; the document says which are required.)
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Registration {
+    /// 3–32 ASCII letters, digits, `.`, `_`, `-` after NFKC normalisation,
+    /// starting with a letter or digit; unique ignoring case.
+    #[schema(value_type = String, required = true, example = "alice")]
     pub username: Option<String>,
+    /// 8 (or `PASSWORD_MIN_LENGTH`) to 128 characters; not a common
+    /// password, not containing the username or the email's local part.
+    #[schema(value_type = String, required = true, min_length = 8, max_length = 128,
+             example = "correct horse battery")]
     pub password: Option<String>,
+    /// Required when the server runs with `REQUIRE_EMAIL=true`; unique
+    /// ignoring case.
+    #[schema(format = "email", max_length = 254, example = "alice@example.com")]
     pub email: Option<String>,
+    /// A display name.
+    #[schema(max_length = 100, example = "Alice")]
     pub name: Option<String>,
+    /// `user` (the default); `admin` only with an admin's bearer token.
+    #[schema(value_type = Option<Role>)]
     pub role: Option<String>,
 }
 
@@ -107,11 +123,16 @@ pub async fn register(
 }
 
 /// A login as received: a username or an email, and a password.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginAttempt {
+    /// The username, in any case. Give this or `email`, not both.
+    #[schema(example = "alice")]
     pub username: Option<String>,
+    /// The email, in any case. Give this or `username`, not both.
+    #[schema(format = "email")]
     pub email: Option<String>,
+    #[schema(value_type = String, required = true, example = "correct horse battery")]
     pub password: Option<String>,
 }
 
@@ -229,14 +250,20 @@ fn fold(raw: &str) -> String {
 
 /// A profile change as received. For `email` and `name`, `null` clears the
 /// value while an absent key leaves it alone, hence the double `Option`.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileUpdate {
+    /// A new username, under the same rules as at registration.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String, required = false, example = "alice")]
     pub username: Option<Option<String>>,
+    /// A new email, or `null` to remove it (unless `REQUIRE_EMAIL=true`).
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, required = false, format = "email", max_length = 254)]
     pub email: Option<Option<String>>,
+    /// A new display name, or `null` to remove it.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, required = false, max_length = 100)]
     pub name: Option<Option<String>>,
 }
 
@@ -296,10 +323,13 @@ pub async fn update_profile(app: &App, user: &User, update: ProfileUpdate) -> Re
 }
 
 /// A password change as received.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
+    #[schema(value_type = String, required = true)]
     pub current_password: Option<String>,
+    /// Under the same rules as at registration.
+    #[schema(value_type = String, required = true, min_length = 8, max_length = 128)]
     pub new_password: Option<String>,
 }
 
@@ -344,9 +374,10 @@ pub async fn change_password(
 }
 
 /// An account deletion as received: the password, to confirm.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeletionConfirmation {
+    #[schema(value_type = String, required = true)]
     pub password: Option<String>,
 }
 
@@ -377,9 +408,11 @@ async fn verify_own_password(app: &App, user: &User, password: &Password) -> Res
 }
 
 /// What an admin may change about another account.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccessChange {
+    /// Either change ends all of the user's sessions.
+    #[schema(value_type = Option<Role>)]
     pub role: Option<String>,
     pub disabled: Option<bool>,
 }

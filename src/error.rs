@@ -242,17 +242,67 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An error as clients receive it: RFC 9457 problem details plus `code`,
+/// the request id, and for input errors every problem found.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Problem)]
+pub struct Problem<'a> {
+    /// Always `about:blank`: `code` is what identifies the problem.
+    #[schema(example = "about:blank")]
     r#type: &'static str,
+    /// The HTTP status's reason phrase.
+    #[schema(example = "Conflict")]
     title: &'a str,
+    #[schema(example = 409)]
     status: u16,
+    /// Stable and machine-readable; branch on this, not on `detail`.
+    #[schema(example = "username_taken")]
     code: &'a str,
+    /// For people; the wording may change.
     detail: String,
+    /// The request's `x-request-id`, also in the server's logs.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
     request_id: Option<String>,
+    /// Every problem with the input, for `400` input errors.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    #[schema(required = false)]
     errors: &'a [FieldError],
+}
+
+impl ApiError {
+    fn problem(&self, request_id: Option<String>) -> Problem<'_> {
+        let status = self.status();
+        let errors: &[FieldError] = match self {
+            ApiError::Validation(errors) | ApiError::BadRequest { errors, .. } => errors,
+            _ => &[],
+        };
+        Problem {
+            r#type: "about:blank",
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            code: self.code(),
+            detail: self.detail(),
+            request_id,
+            errors,
+        }
+    }
+
+    /// The body this error is sent with, minus the request id: what the
+    /// OpenAPI document shows as its example.
+    pub fn example_body(&self) -> serde_json::Value {
+        serde_json::to_value(self.problem(None)).expect("problem serialises")
+    }
+
+    /// Whether this error is sent with `Retry-After`.
+    pub fn has_retry_after(&self) -> bool {
+        self.retry_after().is_some()
+    }
+
+    /// Whether this error is sent with a `WWW-Authenticate` challenge.
+    pub fn has_challenge(&self) -> bool {
+        self.challenge().is_some()
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -261,19 +311,7 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(cause) = &self {
             tracing::error!(%cause, "request failed unexpectedly");
         }
-        let errors: &[FieldError] = match &self {
-            ApiError::Validation(errors) | ApiError::BadRequest { errors, .. } => errors,
-            _ => &[],
-        };
-        let problem = Problem {
-            r#type: "about:blank",
-            title: status.canonical_reason().unwrap_or("Error"),
-            status: status.as_u16(),
-            code: self.code(),
-            detail: self.detail(),
-            request_id: request_id::current(),
-            errors,
-        };
+        let problem = self.problem(request_id::current());
         let body = serde_json::to_vec(&problem).expect("problem serialises");
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();

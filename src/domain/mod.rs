@@ -16,9 +16,13 @@ pub use user::{Role, User, UserId};
 pub use username::Username;
 
 /// One problem with one input field, as listed in a problem body's `errors`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct FieldError {
+    /// The field's name, as sent.
+    #[schema(example = "password")]
     pub field: String,
+    /// Stable and machine-readable, e.g. `too_short`, `common_password`.
+    #[schema(example = "common_password")]
     pub code: &'static str,
     pub message: String,
 }

@@ -1,35 +1,51 @@
 //! Administration of users; every route needs the `admin` role.
 
+use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use unicode_normalization::UnicodeNormalization;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::client::ClientInfo;
 use super::extract::{AdminUser, PathId, StrictJson};
+use super::openapi::{admin_errors, body_errors, problems, unavailable};
+use super::routes::Routes;
 use super::views::{AdminUserView, AuditEventView, UserView};
 use crate::accounts::{self, AccessChange};
 use crate::app::AppState;
 use crate::audit::Kind;
-use crate::domain::reject_control_characters;
+use crate::domain::{FieldError, reject_control_characters};
 use crate::error::{ApiError, Result};
 use crate::store::AuditFilter;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/admin/users", get(list_users))
-        .route(
-            "/admin/users/{id}",
-            get(show_user).patch(change_user).delete(delete_user),
-        )
-        .route("/admin/audit", get(list_audit))
+pub fn routes() -> Routes {
+    Routes::default()
+        .get("/admin/users", list_users)
+        .get("/admin/users/{id}", show_user)
+        .patch("/admin/users/{id}", change_user)
+        .delete("/admin/users/{id}", delete_user)
+        .get("/admin/audit", list_audit)
 }
 
+problems!(ShowProblems: admin_errors(), unavailable(), [ApiError::NotFound]);
+
+/// One user
+#[utoipa::path(
+    get,
+    path = "/admin/users/{id}",
+    tag = "admin",
+    operation_id = "get_user",
+    params(("id" = String, Path, description = "The user's id; anything else is 404.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The user, with account state.", body = AdminUserView),
+        ShowProblems,
+    ),
+)]
 async fn show_user(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -43,6 +59,28 @@ async fn show_user(
     Ok(Json(AdminUserView::from(&user)))
 }
 
+problems!(ChangeProblems: body_errors(), admin_errors(), unavailable(), [
+    ApiError::NotFound,
+    ApiError::LastAdmin,
+]);
+
+/// Change a user's role or disable them
+///
+/// A role change or disabling ends all of that user's sessions at once. A
+/// change that would leave no enabled admin is 409.
+#[utoipa::path(
+    patch,
+    path = "/admin/users/{id}",
+    tag = "admin",
+    operation_id = "update_user",
+    params(("id" = String, Path, description = "The user's id; anything else is 404.")),
+    request_body = AccessChange,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The user as changed.", body = AdminUserView),
+        ChangeProblems,
+    ),
+)]
 async fn change_user(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -54,6 +92,21 @@ async fn change_user(
     Ok(Json(AdminUserView::from(&user)))
 }
 
+problems!(DeleteProblems: admin_errors(), unavailable(), [
+    ApiError::NotFound,
+    ApiError::LastAdmin,
+]);
+
+/// Delete a user
+#[utoipa::path(
+    delete,
+    path = "/admin/users/{id}",
+    tag = "admin",
+    operation_id = "delete_user",
+    params(("id" = String, Path, description = "The user's id; anything else is 404.")),
+    security(("bearer" = [])),
+    responses((status = 204, description = "Deleted, with their sessions."), DeleteProblems),
+)]
 async fn delete_user(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -64,12 +117,36 @@ async fn delete_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct AuditList {
+    /// Newest first.
     events: Vec<AuditEventView>,
+    /// For the next page's `cursor`; `null` on the last page.
     next_cursor: Option<String>,
 }
 
+problems!(AuditProblems: admin_errors(), unavailable(), page_errors(), [
+    invalid_user_id(),
+    invalid_kind(),
+]);
+
+/// The audit log
+///
+/// Security events, newest first, filtered by `user_id` and/or `kind`.
+#[utoipa::path(
+    get,
+    path = "/admin/audit",
+    tag = "admin",
+    operation_id = "list_audit_events",
+    params(
+        ("user_id" = Option<uuid::Uuid>, Query, description = "Only events about this user."),
+        ("kind" = Option<String>, Query, description = "Only events of this kind."),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Page size; 50 by default."),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page."),
+    ),
+    security(("bearer" = [])),
+    responses((status = 200, description = "A page of events.", body = AuditList), AuditProblems),
+)]
 async fn list_audit(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -83,18 +160,10 @@ async fn list_audit(
             .map(|(_, v)| v.as_str())
     };
     let user_id = value("user_id")
-        .map(|raw| {
-            Uuid::parse_str(raw).map_err(|_| {
-                ApiError::bad_field("invalid_user_id", "user_id", "user_id must be a user's id.")
-            })
-        })
+        .map(|raw| Uuid::parse_str(raw).map_err(|_| invalid_user_id()))
         .transpose()?;
     let kind = value("kind")
-        .map(|raw| {
-            Kind::parse(raw).ok_or_else(|| {
-                ApiError::bad_field("invalid_kind", "kind", "kind is not an audit event kind.")
-            })
-        })
+        .map(|raw| Kind::parse(raw).ok_or_else(invalid_kind))
         .transpose()?;
     let filter = AuditFilter {
         user_id,
@@ -112,12 +181,42 @@ async fn list_audit(
 const LIMITS: std::ops::RangeInclusive<u32> = 1..=100;
 const DEFAULT_LIMIT: u32 = 50;
 
-#[derive(Serialize)]
+fn invalid_user_id() -> ApiError {
+    ApiError::bad_field("invalid_user_id", "user_id", "user_id must be a user's id.")
+}
+
+fn invalid_kind() -> ApiError {
+    ApiError::bad_field("invalid_kind", "kind", "kind is not an audit event kind.")
+}
+
+#[derive(Serialize, ToSchema)]
 struct UserList {
+    /// In order of creation.
     users: Vec<UserView>,
+    /// For the next page's `cursor`; `null` on the last page.
     next_cursor: Option<String>,
 }
 
+problems!(ListProblems: admin_errors(), unavailable(), page_errors(), [
+    bad_prefix(reject_control_characters("q", "\0").unwrap_err()),
+]);
+
+/// List users
+///
+/// Keyset-paginated: pass `next_cursor` back as `cursor` for the next page.
+#[utoipa::path(
+    get,
+    path = "/admin/users",
+    tag = "admin",
+    operation_id = "list_users",
+    params(
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Page size; 50 by default."),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page."),
+        ("q" = Option<String>, Query, description = "A case-insensitive prefix of the username or email."),
+    ),
+    security(("bearer" = [])),
+    responses((status = 200, description = "A page of users.", body = UserList), ListProblems),
+)]
 async fn list_users(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -128,8 +227,7 @@ async fn list_users(
         .iter()
         .find(|(k, _)| k == "q")
         .map(|(_, q)| {
-            reject_control_characters("q", q)
-                .map_err(|e| ApiError::bad_field(e.code, "q", e.message))?;
+            reject_control_characters("q", q).map_err(bad_prefix)?;
             Ok::<_, ApiError>(q.nfkc().collect::<String>().to_lowercase())
         })
         .transpose()?
@@ -142,6 +240,11 @@ async fn list_users(
         users: found.users.iter().map(UserView::from).collect(),
         next_cursor: found.next_after.map(encode_cursor),
     }))
+}
+
+/// A `q` that cannot be searched for (it has control characters).
+fn bad_prefix(error: FieldError) -> ApiError {
+    ApiError::bad_field(error.code, "q", error.message)
 }
 
 /// `limit` and `cursor`, as every keyset-paginated list takes them.
@@ -157,11 +260,7 @@ impl PageRequest {
     pub fn parse(params: &[(String, String)], known: &[&str]) -> Result<Self> {
         for &name in known {
             if params.iter().filter(|(k, _)| k == name).count() > 1 {
-                return Err(ApiError::bad_field(
-                    "duplicate_parameter",
-                    name,
-                    format!("{name} is given more than once."),
-                ));
+                return Err(duplicate_parameter(name));
             }
         }
         let value = |name: &str| {
@@ -176,31 +275,50 @@ impl PageRequest {
                 .parse()
                 .ok()
                 .filter(|n| LIMITS.contains(n))
-                .ok_or_else(|| {
-                    ApiError::bad_field(
-                        "invalid_limit",
-                        "limit",
-                        format!(
-                            "limit must be a whole number from {} to {}.",
-                            LIMITS.start(),
-                            LIMITS.end()
-                        ),
-                    )
-                })?,
+                .ok_or_else(invalid_limit)?,
         };
         let after = value("cursor")
-            .map(|raw| {
-                decode_cursor(raw).ok_or_else(|| {
-                    ApiError::bad_field(
-                        "invalid_cursor",
-                        "cursor",
-                        "cursor is not one this server issued.",
-                    )
-                })
-            })
+            .map(|raw| decode_cursor(raw).ok_or_else(invalid_cursor))
             .transpose()?;
         Ok(Self { limit, after })
     }
+}
+
+fn duplicate_parameter(name: &str) -> ApiError {
+    ApiError::bad_field(
+        "duplicate_parameter",
+        name,
+        format!("{name} is given more than once."),
+    )
+}
+
+fn invalid_limit() -> ApiError {
+    ApiError::bad_field(
+        "invalid_limit",
+        "limit",
+        format!(
+            "limit must be a whole number from {} to {}.",
+            LIMITS.start(),
+            LIMITS.end()
+        ),
+    )
+}
+
+fn invalid_cursor() -> ApiError {
+    ApiError::bad_field(
+        "invalid_cursor",
+        "cursor",
+        "cursor is not one this server issued.",
+    )
+}
+
+/// What a bad `limit` or `cursor` of a paginated list gets.
+fn page_errors() -> Vec<ApiError> {
+    vec![
+        invalid_limit(),
+        invalid_cursor(),
+        duplicate_parameter("limit"),
+    ]
 }
 
 /// Cursors are opaque to clients: the last id of a page, encoded.

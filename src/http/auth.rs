@@ -1,48 +1,63 @@
 //! Registration and login, with the paths older Flask/FastAPI backends used.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
-use axum::{Json, Router};
 use secrecy::ExposeSecret;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::client::ClientInfo;
 use super::extract::{MaybeAuthUser, StrictJson};
+use super::openapi::{bearer_errors, body_errors, problems, rate_limited, unavailable};
 use super::rate_limit::CredentialRateLimit;
+use super::routes::Routes;
 use super::views::UserView;
 use crate::accounts::{self, Granting, LoginAttempt, Registration};
 use crate::app::AppState;
 use crate::domain::Role;
-use crate::error::Result;
+use crate::error::{ApiError, Result};
 use crate::sessions::{self, TokenPair};
 
-/// Canonical paths first; the rest are aliases that behave identically.
-pub const REGISTER_PATHS: &[&str] = &[
-    "/auth/register",
-    "/register",
-    "/signup",
-    "/api/auth/register",
-];
-pub const LOGIN_PATHS: &[&str] = &["/auth/login", "/login", "/api/auth/login"];
-
-pub fn router() -> Router<AppState> {
-    let mut router = Router::new();
-    for path in REGISTER_PATHS {
-        router = router.route(path, post(register));
-    }
-    for path in LOGIN_PATHS {
-        router = router.route(path, post(login));
-    }
-    router
+/// The canonical paths, and the aliases older Flask/FastAPI backends used.
+pub fn routes() -> Routes {
+    Routes::default()
+        .post("/auth/register", register)
+        .also_at(&["/register", "/signup", "/api/auth/register"])
+        .post("/auth/login", login)
+        .also_at(&["/login", "/api/auth/login"])
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Registered {
+    #[schema(example = "User registered successfully")]
     message: &'static str,
     user: UserView,
 }
 
+problems!(RegisterProblems: body_errors(), bearer_errors(), rate_limited(), unavailable(), [
+    ApiError::RoleForbidden,
+    ApiError::UsernameTaken,
+    ApiError::EmailTaken,
+]);
+
+/// Register an account
+///
+/// Anyone may register with role `user`. Only a caller who sends an admin's
+/// bearer token may give `role: "admin"`; a token that is sent must be
+/// valid, or the request is refused with 401.
+#[utoipa::path(
+    post,
+    path = "/auth/register",
+    tag = "auth",
+    operation_id = "register",
+    request_body = Registration,
+    security((), ("bearer" = [])),
+    responses(
+        (status = 201, description = "Registered.", body = Registered),
+        RegisterProblems,
+    ),
+)]
 async fn register(
     State(state): State<AppState>,
     _: CredentialRateLimit,
@@ -65,11 +80,16 @@ async fn register(
 }
 
 /// The body of login and refresh responses.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct TokenResponse {
+    /// A JWT for `Authorization: Bearer`.
     access_token: String,
+    #[schema(example = "Bearer")]
     token_type: &'static str,
+    /// Seconds until the access token expires.
+    #[schema(example = 900)]
     expires_in: u64,
+    /// Opaque; spent by `POST /auth/refresh`, which returns a new one.
     refresh_token: String,
     user: UserView,
 }
@@ -86,6 +106,28 @@ impl From<TokenPair> for TokenResponse {
     }
 }
 
+problems!(LoginProblems: body_errors(), rate_limited(), unavailable(), [
+    ApiError::InvalidCredentials,
+    ApiError::AccountDisabled,
+]);
+
+/// Log in
+///
+/// Give `username` or `email` (either ignores case), and `password`. An
+/// unknown account and a wrong password get the same 401. Each login is a
+/// new session.
+#[utoipa::path(
+    post,
+    path = "/auth/login",
+    tag = "auth",
+    operation_id = "login",
+    request_body = LoginAttempt,
+    responses(
+        (status = 200, description = "Logged in.", body = TokenResponse,
+         headers(("Cache-Control" = String, description = "`no-store`"))),
+        LoginProblems,
+    ),
+)]
 async fn login(
     State(state): State<AppState>,
     _: CredentialRateLimit,

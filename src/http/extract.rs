@@ -88,18 +88,10 @@ fn is_json_content_type(value: Option<&axum::http::HeaderValue>) -> bool {
 fn parse_object<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
     match first {
-        None => {
-            return Err(ApiError::bad_request(
-                "malformed_json",
-                "The request body is empty.",
-            ));
-        }
+        None => return Err(empty_body()),
         Some(b'{') => {}
         Some(_) if serde_json::from_slice::<serde_json::Value>(body).is_ok() => {
-            return Err(ApiError::bad_request(
-                "not_an_object",
-                "The request body must be a JSON object.",
-            ));
+            return Err(not_an_object());
         }
         Some(_) => return Err(malformed()),
     }
@@ -109,8 +101,38 @@ fn parse_object<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     Ok(value)
 }
 
-fn malformed() -> ApiError {
+// The ways a body can fail to be read. The OpenAPI document shows these
+// same errors as its examples.
+
+pub fn empty_body() -> ApiError {
+    ApiError::bad_request("malformed_json", "The request body is empty.")
+}
+
+pub fn malformed() -> ApiError {
     ApiError::bad_request("malformed_json", "The request body is not valid JSON.")
+}
+
+pub fn not_an_object() -> ApiError {
+    ApiError::bad_request("not_an_object", "The request body must be a JSON object.")
+}
+
+/// `field` is where the key was found (`role`, or a nested path); `name`
+/// is the key itself.
+pub fn unknown_field(field: String, name: &str) -> ApiError {
+    ApiError::bad_field("unknown_field", field, format!("Unknown field `{name}`."))
+}
+
+pub fn duplicate_field(field: String, name: &str) -> ApiError {
+    ApiError::bad_field(
+        "duplicate_field",
+        field,
+        format!("Field `{name}` is given more than once."),
+    )
+}
+
+pub fn invalid_type(field: String) -> ApiError {
+    let detail = format!("Field `{field}` has the wrong JSON type.");
+    ApiError::bad_field("invalid_type", field, detail)
 }
 
 /// Names the offending field without echoing its value: a password sent as
@@ -122,24 +144,12 @@ fn describe(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     let message = error.inner().to_string();
     let path = error.path().to_string();
     if let Some(field) = quoted_name(&message, "unknown field `") {
-        return ApiError::bad_field(
-            "unknown_field",
-            join(&path, field),
-            format!("Unknown field `{field}`."),
-        );
+        return unknown_field(join(&path, field), field);
     }
     if let Some(field) = quoted_name(&message, "duplicate field `") {
-        return ApiError::bad_field(
-            "duplicate_field",
-            join(&path, field),
-            format!("Field `{field}` is given more than once."),
-        );
+        return duplicate_field(join(&path, field), field);
     }
-    ApiError::bad_field(
-        "invalid_type",
-        path.clone(),
-        format!("Field `{path}` has the wrong JSON type."),
-    )
+    invalid_type(path)
 }
 
 fn quoted_name<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {

@@ -1,41 +1,55 @@
 //! The caller's own account.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, patch, put};
-use axum::{Json, Router};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::client::ClientInfo;
 use super::extract::{AuthUser, StrictJson};
+use super::openapi::{bearer_errors, body_errors, problems, rate_limited, unavailable};
 use super::rate_limit::CredentialRateLimit;
+use super::routes::Routes;
 use super::views::UserView;
 use crate::accounts::{self, DeletionConfirmation, PasswordChange, ProfileUpdate};
 use crate::app::AppState;
 use crate::domain::Role;
-use crate::error::Result;
+use crate::error::{ApiError, Result};
 
-pub const PROTECTED_PATHS: &[&str] = &["/protected", "/api/auth/protected"];
-pub const PROFILE_UPDATE_ALIAS: &str = "/user/update";
-
-pub fn router() -> Router<AppState> {
-    let mut router = Router::new()
-        .route("/me", get(me).patch(update).delete(delete))
-        .route("/me/password", put(change_password))
-        .route(PROFILE_UPDATE_ALIAS, patch(update));
-    for path in PROTECTED_PATHS {
-        router = router.route(path, get(protected));
-    }
-    router
+pub fn routes() -> Routes {
+    Routes::default()
+        .get("/protected", protected)
+        .also_at(&["/api/auth/protected"])
+        .get("/me", me)
+        .patch("/me", update)
+        .also_at(&["/user/update"])
+        .delete("/me", delete)
+        .put("/me/password", change_password)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Welcome {
+    #[schema(example = "Welcome, alice!")]
     message: String,
+    #[schema(example = "alice")]
     username: String,
     role: Role,
 }
 
+problems!(GuardedProblems: bearer_errors(), unavailable());
+
+/// A protected route
+///
+/// The smallest check that a token works: who the caller is.
+#[utoipa::path(
+    get,
+    path = "/protected",
+    tag = "me",
+    operation_id = "protected",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The token is good.", body = Welcome), GuardedProblems),
+)]
 async fn protected(AuthUser { user, .. }: AuthUser) -> Json<Welcome> {
     Json(Welcome {
         message: format!("Welcome, {}!", user.username),
@@ -44,10 +58,37 @@ async fn protected(AuthUser { user, .. }: AuthUser) -> Json<Welcome> {
     })
 }
 
+/// Your profile
+#[utoipa::path(
+    get,
+    path = "/me",
+    tag = "me",
+    operation_id = "get_me",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The caller.", body = UserView), GuardedProblems),
+)]
 async fn me(AuthUser { user, .. }: AuthUser) -> Json<UserView> {
     Json(UserView::from(&user))
 }
 
+problems!(UpdateProblems: body_errors(), bearer_errors(), unavailable(), [
+    ApiError::UsernameTaken,
+    ApiError::EmailTaken,
+]);
+
+/// Change your profile
+///
+/// Any of `username`, `email`, `name`; `null` clears `email` or `name`; `{}`
+/// changes nothing. `role` cannot be changed here (400 `unknown_field`).
+#[utoipa::path(
+    patch,
+    path = "/me",
+    tag = "me",
+    operation_id = "update_me",
+    request_body = ProfileUpdate,
+    security(("bearer" = [])),
+    responses((status = 200, description = "The updated user.", body = UserView), UpdateProblems),
+)]
 async fn update(
     State(state): State<AppState>,
     AuthUser { user, .. }: AuthUser,
@@ -57,6 +98,23 @@ async fn update(
     Ok(Json(UserView::from(&user)))
 }
 
+problems!(PasswordChangeProblems: body_errors(), bearer_errors(), rate_limited(), unavailable(), [
+    ApiError::InvalidCredentials,
+]);
+
+/// Change your password
+///
+/// The current password is checked. Every other session of yours ends; this
+/// one stays logged in.
+#[utoipa::path(
+    put,
+    path = "/me/password",
+    tag = "me",
+    operation_id = "change_password",
+    request_body = PasswordChange,
+    security(("bearer" = [])),
+    responses((status = 204, description = "Changed."), PasswordChangeProblems),
+)]
 async fn change_password(
     State(state): State<AppState>,
     _: CredentialRateLimit,
@@ -68,6 +126,24 @@ async fn change_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
+problems!(DeleteProblems: body_errors(), bearer_errors(), unavailable(), [
+    ApiError::InvalidCredentials,
+    ApiError::LastAdmin,
+]);
+
+/// Delete your account
+///
+/// The password is checked. The account and all its sessions are gone; the
+/// username and email are free again.
+#[utoipa::path(
+    delete,
+    path = "/me",
+    tag = "me",
+    operation_id = "delete_me",
+    request_body = DeletionConfirmation,
+    security(("bearer" = [])),
+    responses((status = 204, description = "Deleted."), DeleteProblems),
+)]
 async fn delete(
     State(state): State<AppState>,
     client: ClientInfo,

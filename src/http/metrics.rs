@@ -51,6 +51,19 @@ pub async fn track(request: Request, next: Next) -> Response {
     response
 }
 
+/// Metrics
+///
+/// Prometheus text format: requests by route template, method and status,
+/// latency, login outcomes, lockouts, refresh-token reuse, the hashing
+/// queue and the database pool.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    operation_id = "metrics",
+    responses((status = 200, description = "Prometheus text exposition format.",
+               content_type = "text/plain", body = String)),
+)]
 pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
     let (size, idle) = state.store.pool_usage();
     metrics::gauge!("gatehouse_db_pool_connections", "state" => "idle").set(idle as f64);

@@ -4,13 +4,16 @@
 pub mod admin;
 pub mod auth;
 pub mod client;
+pub mod docs;
 pub mod extract;
 pub mod health;
 pub mod me;
 pub mod metrics;
+pub mod openapi;
 pub mod problem;
 pub mod rate_limit;
 pub mod request_id;
+pub mod routes;
 pub mod sessions;
 pub mod views;
 
@@ -38,17 +41,24 @@ use request_id::{MakeUuidV7, X_REQUEST_ID};
 /// this is the backstop that guarantees no client ever hangs.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Every route gatehouse serves; the OpenAPI document lists the same.
+pub fn routes() -> routes::Routes {
+    routes::Routes::default()
+        .merge(auth::routes())
+        .merge(sessions::routes())
+        .merge(me::routes())
+        .merge(admin::routes())
+        .merge(health::routes())
+        .merge(docs::routes())
+        .get("/metrics", metrics::render)
+}
+
 pub fn router(state: AppState) -> Router {
     let cors = cors_layer(&state.config.cors_allowed_origins);
     metrics::install();
     // Layers are listed innermost first: each `.layer` wraps all above it.
-    let mut router = Router::new()
-        .merge(auth::router())
-        .merge(me::router())
-        .merge(sessions::router())
-        .merge(admin::router())
-        .merge(health::router())
-        .route("/metrics", axum::routing::get(metrics::render))
+    let mut router = routes()
+        .into_router()
         .fallback(|| async { ApiError::NotFound })
         .with_state(state.clone())
         .layer(RequestBodyLimitLayer::new(extract::DRAIN_LIMIT))

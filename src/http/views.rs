@@ -4,18 +4,27 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use utoipa::ToSchema;
 
 use crate::domain::{Role, User, UserId};
 use crate::store::{AuditRow, SessionRow};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = User)]
 pub struct UserView {
+    #[schema(value_type = uuid::Uuid)]
     pub id: UserId,
+    /// As the user spelled it.
+    #[schema(example = "alice")]
     pub username: String,
+    #[schema(example = "alice@example.com")]
     pub email: Option<String>,
+    #[schema(example = "Alice")]
     pub name: Option<String>,
     pub role: Role,
+    #[schema(format = DateTime, example = "2026-11-22T10:00:00Z")]
     pub created_at: String,
+    #[schema(format = DateTime, example = "2026-11-22T10:00:00Z")]
     pub updated_at: String,
 }
 
@@ -34,11 +43,13 @@ impl From<&User> for UserView {
 }
 
 /// What an admin sees of a user: the public view plus account state.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = AdminUser)]
 pub struct AdminUserView {
     #[serde(flatten)]
     pub user: UserView,
     pub disabled: bool,
+    #[schema(format = DateTime)]
     pub last_login_at: Option<String>,
 }
 
@@ -53,16 +64,31 @@ impl From<&User> for AdminUserView {
 }
 
 /// An audit event as listed; `detail` is the JSON object it was stored as.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = AuditEvent)]
 pub struct AuditEventView {
+    #[schema(format = Uuid)]
     pub id: String,
+    #[schema(format = DateTime)]
     pub at: String,
+    /// One of `register`, `login_succeeded`, `login_failed`, `lockout`,
+    /// `refresh_reuse`, `logout`, `session_revoked`, `password_changed`,
+    /// `role_changed`, `user_disabled`, `user_enabled`, `user_deleted`,
+    /// `key_rotated`.
+    #[schema(example = "login_succeeded")]
     pub kind: String,
+    /// The user the event is about.
+    #[schema(format = Uuid)]
     pub user_id: Option<String>,
+    /// Who acted: the user, an admin, or `null` for the command line and
+    /// anonymous attempts.
+    #[schema(format = Uuid)]
     pub actor_id: Option<String>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub request_id: Option<String>,
+    /// A small object whose keys depend on `kind`.
+    #[schema(value_type = Option<Object>)]
     pub detail: Option<serde_json::Value>,
 }
 
@@ -83,13 +109,19 @@ impl From<AuditRow> for AuditEventView {
 }
 
 /// A session as its user sees it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Session)]
 pub struct SessionView {
+    #[schema(format = Uuid)]
     pub id: String,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    /// Updated at most once a minute.
+    #[schema(format = DateTime)]
     pub last_used_at: String,
     pub user_agent: Option<String>,
     pub ip: Option<String>,
+    /// Whether this is the session of the token that asked.
     pub current: bool,
 }
 

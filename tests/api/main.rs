@@ -8,6 +8,7 @@ mod cli;
 mod input;
 mod login;
 mod me;
+mod openapi;
 mod operations;
 mod protection;
 mod register;

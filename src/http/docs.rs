@@ -1,0 +1,120 @@
+//! The OpenAPI document, and Swagger UI to read and try it at `/docs`. The
+//! UI's files are compiled into the binary, so the page works with no
+//! network beyond this server: no CDN, no online validator.
+
+use std::sync::{Arc, OnceLock};
+
+use axum::extract::Path;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use utoipa_swagger_ui::Config;
+
+use super::openapi::{self, problems};
+use super::routes::Routes;
+use crate::error::ApiError;
+
+pub const DOCUMENT_PATH: &str = "/openapi.json";
+
+pub fn routes() -> Routes {
+    Routes::default()
+        .get(DOCUMENT_PATH, openapi_json)
+        .get("/docs", page)
+        .get("/docs/{file}", asset)
+}
+
+/// The OpenAPI document
+///
+/// This document: every route, its schemas and its error codes.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "operations",
+    operation_id = "openapi",
+    responses((status = 200, description = "OpenAPI 3.1.", content_type = "application/json",
+               body = Object)),
+)]
+async fn openapi_json() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        openapi::json(),
+    )
+        .into_response()
+}
+
+/// Interactive documentation
+///
+/// Swagger UI for this document. "Authorize" takes an access token, which
+/// "Try it out" then sends as `Authorization: Bearer`.
+#[utoipa::path(
+    get,
+    path = "/docs",
+    tag = "operations",
+    operation_id = "docs",
+    responses((status = 200, description = "The page.", content_type = "text/html", body = String)),
+)]
+async fn page() -> Response {
+    static PAGE: OnceLock<String> = OnceLock::new();
+    let page = PAGE.get_or_init(|| {
+        let index = swagger_file("index.html").expect("Swagger UI has an index page");
+        // The page is served at /docs, not /docs/, so its relative asset
+        // links need a base to resolve under /docs/.
+        String::from_utf8_lossy(&index.bytes).replacen(
+            "<head>",
+            "<head>\n    <base href=\"/docs/\">",
+            1,
+        )
+    });
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        page.as_str(),
+    )
+        .into_response()
+}
+
+problems!(AssetProblems: [ApiError::NotFound]);
+
+/// A file of the documentation page
+///
+/// The scripts, styles and icons `/docs` loads.
+#[utoipa::path(
+    get,
+    path = "/docs/{file}",
+    tag = "operations",
+    operation_id = "docs_asset",
+    params(("file" = String, Path, example = "swagger-ui.css", description = "A file of Swagger UI.")),
+    responses(
+        (status = 200, description = "The file.", content(
+            ("text/css"), ("text/javascript"), ("text/html"), ("image/png"))),
+        AssetProblems,
+    ),
+)]
+async fn asset(Path(file): Path<String>) -> Result<Response, ApiError> {
+    let found = swagger_file(&file).ok_or(ApiError::NotFound)?;
+    Ok((
+        [(header::CONTENT_TYPE, found.content_type)],
+        axum::body::Body::from(found.bytes),
+    )
+        .into_response())
+}
+
+fn swagger_file(file: &str) -> Option<utoipa_swagger_ui::SwaggerFile<'static>> {
+    utoipa_swagger_ui::serve(file, config()).ok().flatten()
+}
+
+fn config() -> Arc<Config<'static>> {
+    static CONFIG: OnceLock<Arc<Config<'static>>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            Arc::new(
+                Config::new([DOCUMENT_PATH])
+                    // The default sends the document to validator.swagger.io.
+                    .validator_url("none")
+                    // Tokens typed into "Authorize" stay in the page's memory,
+                    // not in the browser's storage.
+                    .persist_authorization(false)
+                    .try_it_out_enabled(true)
+                    .display_request_duration(true),
+            )
+        })
+        .clone()
+}
