@@ -1,5 +1,6 @@
-//! The command line: `serve` (the default), `migrate`, `user create` and
-//! `keys rotate`. Every command applies pending migrations first.
+//! The command line: `serve` (the default), `migrate`, `user create`,
+//! `keys rotate` and `health`. Every command but `health`, which only asks
+//! a running server, applies pending migrations first.
 
 use std::process::ExitCode;
 
@@ -40,6 +41,9 @@ enum Command {
     /// Manage token signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Exit 0 if the server at BIND_ADDR is ready (GET /health/ready), 1 if
+    /// not: a health check for containers. Does not open the database.
+    Health,
 }
 
 #[derive(Debug, Subcommand)]
@@ -93,6 +97,7 @@ pub async fn run() -> ExitCode {
             role,
         }) => create_user(config, username, email, name, role).await,
         Command::Keys(KeysCommand::Rotate) => rotate_keys(config).await,
+        Command::Health => crate::healthcheck::probe(config.bind_addr).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

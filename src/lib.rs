@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod healthcheck;
 pub mod http;
 pub mod maintenance;
 pub mod sessions;

@@ -11,6 +11,7 @@ use crate::on_both_databases;
 on_both_databases!(
     user_create_makes_an_admin_who_can_list_users,
     migrate_prepares_the_database_and_exits,
+    health_exits_0_for_a_ready_server_and_1_for_none,
 );
 
 fn gatehouse(db: &TestDatabase) -> Command {
@@ -98,6 +99,31 @@ async fn migrate_prepares_the_database_and_exits(backend: Backend) {
     assert_eq!(created.status(), StatusCode::CREATED);
 }
 
+async fn health_exits_0_for_a_ready_server_and_1_for_none(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let db = app.db.clone();
+    let health = |addr: String| {
+        gatehouse(&db)
+            .arg("health")
+            .env("BIND_ADDR", addr)
+            .output()
+            .unwrap()
+    };
+    let ready = health(app.addr.to_string());
+    assert!(
+        ready.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ready.stderr)
+    );
+    // A port nothing listens on: the one the server had, once stopped.
+    let addr = app.addr.to_string();
+    app.stop().await;
+    let gone = health(addr.clone());
+    assert_eq!(gone.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&gone.stderr);
+    assert!(stderr.contains(&addr), "{stderr}");
+}
+
 #[test]
 fn a_short_secret_stops_start_up_with_one_line_naming_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -145,7 +171,7 @@ fn help_lists_every_command() {
         .unwrap();
     assert!(output.status.success());
     let help = String::from_utf8_lossy(&output.stdout);
-    for command in ["serve", "migrate", "user", "keys"] {
+    for command in ["serve", "migrate", "user", "keys", "health"] {
         assert!(help.contains(command), "{help}");
     }
 }
