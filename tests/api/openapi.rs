@@ -351,3 +351,63 @@ async fn the_docs_page_and_its_files_come_from_the_server(backend: Backend) {
         .unwrap();
     assert_problem(missing, StatusCode::NOT_FOUND, "not_found").await;
 }
+
+/// The Postman collection at the top of the repository calls every route
+/// (aliases included), and nothing that is not one.
+#[test]
+fn the_postman_collection_calls_every_route() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/postman_collection.json");
+    let collection: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(
+        collection["info"]["schema"],
+        "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"
+    );
+    let mut called = BTreeSet::new();
+    collect_requests(&collection["item"], &mut called);
+    let routes = served();
+    let matches = |(method, path): &(String, String),
+                   (route_method, template): &(String, String)| {
+        let segments: Vec<&str> = path.split('/').collect();
+        let pattern: Vec<&str> = template.split('/').collect();
+        method == route_method
+            && segments.len() == pattern.len()
+            && segments
+                .iter()
+                .zip(&pattern)
+                .all(|(s, p)| s == p || (p.starts_with('{') && !s.is_empty()))
+    };
+    for route in &routes {
+        assert!(
+            called.iter().any(|c| matches(c, route)),
+            "the collection never calls {} {}",
+            route.0,
+            route.1
+        );
+    }
+    for call in &called {
+        assert!(
+            routes.iter().any(|r| matches(call, r)),
+            "the collection calls {} {}, which is no route",
+            call.0,
+            call.1
+        );
+    }
+}
+
+/// Every request's method and path (variables standing for ids are left
+/// in; they match a `{…}` segment).
+fn collect_requests(items: &Value, into: &mut BTreeSet<(String, String)>) {
+    for item in items.as_array().expect("items") {
+        if item.get("item").is_some() {
+            collect_requests(&item["item"], into);
+            continue;
+        }
+        let request = &item["request"];
+        let raw = request["url"]["raw"].as_str().expect("url.raw");
+        let path = raw
+            .strip_prefix("{{baseUrl}}")
+            .unwrap_or_else(|| panic!("{raw} starts with {{{{baseUrl}}}}"));
+        let path = path.split('?').next().unwrap().to_owned();
+        into.insert((request["method"].as_str().unwrap().to_owned(), path));
+    }
+}
