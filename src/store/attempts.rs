@@ -2,6 +2,8 @@
 //! live in the database so every instance sees the same counts and a
 //! restart does not reset them.
 
+use sqlx::Connection as _;
+
 use super::{Store, StoreResult, on_pool};
 use crate::domain::lockout::{Attempts, LockoutPolicy};
 
@@ -17,10 +19,10 @@ impl Store {
     /// Until when `account_key` is locked (0 or a past time: not locked).
     #[tracing::instrument(skip_all)]
     pub async fn locked_until(&self, account_key: &str) -> StoreResult<i64> {
-        let until: Option<i64> = on_pool!(self, pool => {
+        let until: Option<i64> = on_pool!(self, conn => {
             sqlx::query_scalar("SELECT locked_until FROM login_attempts WHERE account_key = ?")
                 .bind(account_key)
-                .fetch_optional(pool)
+                .fetch_optional(conn)
                 .await?
         });
         Ok(until.unwrap_or(0))
@@ -37,8 +39,8 @@ impl Store {
         policy: &LockoutPolicy,
     ) -> StoreResult<Option<i64>> {
         let dialect = self.dialect();
-        on_pool!(self, pool => {
-            let mut tx = pool.begin_with(dialect.begin_write()).await?;
+        on_pool!(self, conn => {
+            let mut tx = conn.begin_with(dialect.begin_write()).await?;
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO login_attempts \
                  (account_key, failures, window_started_at, locked_until, lockouts, updated_at) \
@@ -85,10 +87,10 @@ impl Store {
     /// Forgets the failures of an account that just logged in.
     #[tracing::instrument(skip_all)]
     pub async fn clear_login_failures(&self, account_key: &str) -> StoreResult<()> {
-        on_pool!(self, pool => {
+        on_pool!(self, conn => {
             sqlx::query("DELETE FROM login_attempts WHERE account_key = ?")
                 .bind(account_key)
-                .execute(pool)
+                .execute(conn)
                 .await?;
         });
         Ok(())
@@ -99,7 +101,7 @@ impl Store {
     /// window has passed, lockout history once it would be forgotten anyway.
     #[tracing::instrument(skip_all)]
     pub async fn sweep_login_attempts(&self, now: i64, policy: &LockoutPolicy) -> StoreResult<u64> {
-        let swept = on_pool!(self, pool => {
+        let swept = on_pool!(self, conn => {
             sqlx::query(
                 "DELETE FROM login_attempts WHERE locked_until < ? \
                  AND ((lockouts = 0 AND updated_at < ?) OR updated_at < ?)",
@@ -107,7 +109,7 @@ impl Store {
             .bind(now)
             .bind(now - policy.window)
             .bind(now - policy.forget_after)
-            .execute(pool)
+            .execute(conn)
             .await?
             .rows_affected()
         });

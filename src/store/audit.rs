@@ -35,7 +35,7 @@ pub struct AuditPage {
 impl Store {
     #[tracing::instrument(skip_all, fields(kind = %event.kind))]
     pub async fn insert_audit_event(&self, event: &AuditRow) -> StoreResult<()> {
-        on_pool!(self, pool => {
+        on_pool!(self, conn => {
             sqlx::query(
                 "INSERT INTO audit_events \
                  (id, at, kind, user_id, actor_id, ip, user_agent, request_id, detail) \
@@ -50,7 +50,7 @@ impl Store {
             .bind(&event.user_agent)
             .bind(&event.request_id)
             .bind(&event.detail)
-            .execute(pool)
+            .execute(conn)
             .await?;
         });
         Ok(())
@@ -77,7 +77,7 @@ impl Store {
             sql.push_str(" AND id < ?");
         }
         sql.push_str(" ORDER BY id DESC LIMIT ?");
-        let rows: Vec<AuditRow> = on_pool!(self, pool => {
+        let rows: Vec<AuditRow> = on_pool!(self, conn => {
             let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()));
             if let Some(user_id) = filter.user_id {
                 query = query.bind(user_id.to_string());
@@ -88,7 +88,7 @@ impl Store {
             if let Some(before) = filter.before {
                 query = query.bind(before.to_string());
             }
-            query.bind(i64::from(limit) + 1).fetch_all(pool).await?
+            query.bind(i64::from(limit) + 1).fetch_all(conn).await?
         });
         let mut events = rows;
         let next_before = if events.len() > limit as usize {
@@ -106,10 +106,10 @@ impl Store {
     /// Deletes events recorded before `before`.
     #[tracing::instrument(skip_all)]
     pub async fn sweep_audit_events(&self, before: i64) -> StoreResult<u64> {
-        let swept = on_pool!(self, pool => {
+        let swept = on_pool!(self, conn => {
             sqlx::query("DELETE FROM audit_events WHERE at < ?")
                 .bind(before)
-                .execute(pool)
+                .execute(conn)
                 .await?
                 .rows_affected()
         });

@@ -29,13 +29,13 @@ impl Store {
     /// Every key for `algorithm`, newest generation first.
     #[tracing::instrument(skip_all, fields(algorithm))]
     pub async fn signing_keys(&self, algorithm: &str) -> StoreResult<Vec<StoredKey>> {
-        let keys = on_pool!(self, pool => {
+        let keys = on_pool!(self, conn => {
             sqlx::query_as(
                 "SELECT kid, algorithm, generation, private_key, public_key, created_at \
                  FROM signing_keys WHERE algorithm = ? ORDER BY generation DESC",
             )
             .bind(algorithm)
-            .fetch_all(pool)
+            .fetch_all(conn)
             .await?
         });
         Ok(keys)
@@ -46,7 +46,7 @@ impl Store {
     /// its key is the one to use.
     #[tracing::instrument(skip_all, fields(kid = %key.kid))]
     pub async fn add_signing_key(&self, key: &StoredKey) -> StoreResult<bool> {
-        let result = on_pool!(self, pool => {
+        let result = on_pool!(self, conn => {
             sqlx::query(
                 "INSERT INTO signing_keys \
                  (kid, algorithm, generation, private_key, public_key, created_at) \
@@ -58,7 +58,7 @@ impl Store {
             .bind(&key.private_key)
             .bind(&key.public_key)
             .bind(key.created_at)
-            .execute(pool)
+            .execute(conn)
             .await
             .map(|_| ())
         });

@@ -81,17 +81,37 @@ impl Dialect {
     }
 }
 
-/// Runs `$body` with `$pool` bound to whichever pool the store holds. The
-/// body is compiled once per database, so each gets its own type checking.
+/// Runs `$body` with `$conn` bound to a connection from whichever pool the
+/// store holds (see [`acquire`]). The body is compiled once per database,
+/// so each gets its own type checking.
 macro_rules! on_pool {
-    ($store:expr, $pool:ident => $body:expr) => {
+    ($store:expr, $conn:ident => $body:expr) => {
         match &$store.backend {
-            $crate::store::Backend::MySql($pool) => $body,
-            $crate::store::Backend::Sqlite($pool) => $body,
+            $crate::store::Backend::MySql(pool) => {
+                let mut connection = $crate::store::acquire(pool).await?;
+                let $conn = &mut *connection;
+                $body
+            }
+            $crate::store::Backend::Sqlite(pool) => {
+                let mut connection = $crate::store::acquire(pool).await?;
+                let $conn = &mut *connection;
+                $body
+            }
         }
     };
 }
 pub(crate) use on_pool;
+
+/// Takes a connection from `pool`, recording how long that took: when every
+/// connection is busy, requests queue here, and the metric shows it.
+pub(crate) async fn acquire<DB: sqlx::Database>(
+    pool: &sqlx::Pool<DB>,
+) -> Result<sqlx::pool::PoolConnection<DB>, sqlx::Error> {
+    let started = std::time::Instant::now();
+    let connection = pool.acquire().await;
+    metrics::histogram!("gatehouse_db_pool_wait_seconds").record(started.elapsed().as_secs_f64());
+    connection
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -238,9 +258,9 @@ impl Store {
     /// A round trip through a table gatehouse owns; used by `/health/ready`.
     #[tracing::instrument(skip_all)]
     pub async fn ping(&self) -> StoreResult<()> {
-        on_pool!(self, pool => {
+        on_pool!(self, conn => {
             sqlx::query("SELECT COUNT(*) FROM signing_keys WHERE generation < 0")
-                .execute(pool)
+                .execute(conn)
                 .await?;
         });
         Ok(())
@@ -248,11 +268,17 @@ impl Store {
 
     /// Connections open in the pool, and how many of them are idle.
     pub fn pool_usage(&self) -> (u32, usize) {
-        on_pool!(self, pool => (pool.size(), pool.num_idle()))
+        match &self.backend {
+            Backend::MySql(pool) => (pool.size(), pool.num_idle()),
+            Backend::Sqlite(pool) => (pool.size(), pool.num_idle()),
+        }
     }
 
     pub async fn close(&self) {
-        on_pool!(self, pool => pool.close().await)
+        match &self.backend {
+            Backend::MySql(pool) => pool.close().await,
+            Backend::Sqlite(pool) => pool.close().await,
+        }
     }
 }
 

@@ -3,6 +3,8 @@
 use uuid::Uuid;
 
 use super::users::{USER_COLUMNS_OF_U, UserRow};
+use sqlx::Connection as _;
+
 use super::{Store, StoreError, StoreResult, now, on_pool};
 use crate::domain::{User, UserId};
 
@@ -107,7 +109,7 @@ impl Store {
             user_agent: new.user_agent.map(str::to_owned),
             ip: new.ip.map(str::to_owned),
         };
-        on_pool!(self, pool => {
+        on_pool!(self, conn => {
             sqlx::query(
                 "INSERT INTO sessions (id, user_id, refresh_hash, previous_hash, rotated_at, \
                  created_at, last_used_at, expires_at, user_agent, ip) \
@@ -122,7 +124,7 @@ impl Store {
             .bind(row.expires_at)
             .bind(&row.user_agent)
             .bind(&row.ip)
-            .execute(pool)
+            .execute(conn)
             .await?;
         });
         Ok(row)
@@ -144,8 +146,8 @@ impl Store {
         liveness: Liveness,
     ) -> StoreResult<Refresh> {
         let dialect = self.dialect();
-        on_pool!(self, pool => {
-            let mut tx = pool.begin_with(dialect.begin_write()).await?;
+        on_pool!(self, conn => {
+            let mut tx = conn.begin_with(dialect.begin_write()).await?;
             let mut session_id: Option<String> =
                 sqlx::query_scalar("SELECT id FROM sessions WHERE refresh_hash = ?")
                     .bind(presented)
@@ -229,7 +231,7 @@ impl Store {
             user: UserRow,
             session_last_used_at: i64,
         }
-        let row: Option<Row> = on_pool!(self, pool => {
+        let row: Option<Row> = on_pool!(self, conn => {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT {USER_COLUMNS_OF_U}, s.last_used_at AS session_last_used_at \
                  FROM sessions s JOIN users u ON u.id = s.user_id \
@@ -239,7 +241,7 @@ impl Store {
             .bind(user_id.to_string())
             .bind(liveness.now)
             .bind(liveness.idle_cutoff)
-            .fetch_optional(pool)
+            .fetch_optional(conn)
             .await?
         });
         row.map(|r| Ok((User::try_from(r.user)?, r.session_last_used_at)))
@@ -249,12 +251,12 @@ impl Store {
     /// Records use of a session (bounds how often callers write this).
     #[tracing::instrument(skip_all)]
     pub async fn touch_session(&self, session_id: Uuid, at: i64) -> StoreResult<()> {
-        on_pool!(self, pool => {
+        on_pool!(self, conn => {
             sqlx::query("UPDATE sessions SET last_used_at = ? WHERE id = ? AND last_used_at < ?")
                 .bind(at)
                 .bind(session_id.to_string())
                 .bind(at)
-                .execute(pool)
+                .execute(conn)
                 .await?;
         });
         Ok(())
@@ -267,7 +269,7 @@ impl Store {
         user_id: UserId,
         liveness: Liveness,
     ) -> StoreResult<Vec<SessionRow>> {
-        let rows = on_pool!(self, pool => {
+        let rows = on_pool!(self, conn => {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT {SESSION_COLUMNS} FROM sessions \
                  WHERE user_id = ? AND expires_at > ? AND last_used_at > ? ORDER BY id DESC"
@@ -275,7 +277,7 @@ impl Store {
             .bind(user_id.to_string())
             .bind(liveness.now)
             .bind(liveness.idle_cutoff)
-            .fetch_all(pool)
+            .fetch_all(conn)
             .await?
         });
         Ok(rows)
@@ -290,7 +292,7 @@ impl Store {
         session_id: Uuid,
         liveness: Liveness,
     ) -> StoreResult<()> {
-        let deleted = on_pool!(self, pool => {
+        let deleted = on_pool!(self, conn => {
             sqlx::query(
                 "DELETE FROM sessions WHERE id = ? AND user_id = ? AND expires_at > ? AND last_used_at > ?",
             )
@@ -298,7 +300,7 @@ impl Store {
             .bind(user_id.to_string())
             .bind(liveness.now)
             .bind(liveness.idle_cutoff)
-            .execute(pool)
+            .execute(conn)
             .await?
             .rows_affected()
         });
@@ -327,12 +329,12 @@ impl Store {
             ),
             LogoutScope::Global => ("DELETE FROM sessions WHERE user_id = ?", None),
         };
-        let ended = on_pool!(self, pool => {
+        let ended = on_pool!(self, conn => {
             let mut query = sqlx::query(sql).bind(user_id.to_string());
             if let Some(current) = current {
                 query = query.bind(current.to_string());
             }
-            query.execute(pool).await?.rows_affected()
+            query.execute(conn).await?.rows_affected()
         });
         Ok(ended)
     }
@@ -340,11 +342,11 @@ impl Store {
     /// Deletes sessions past either limit (their spent tokens go with them).
     #[tracing::instrument(skip_all)]
     pub async fn sweep_sessions(&self, liveness: Liveness) -> StoreResult<u64> {
-        let swept = on_pool!(self, pool => {
+        let swept = on_pool!(self, conn => {
             sqlx::query("DELETE FROM sessions WHERE expires_at <= ? OR last_used_at <= ?")
                 .bind(liveness.now)
                 .bind(liveness.idle_cutoff)
-                .execute(pool)
+                .execute(conn)
                 .await?
                 .rows_affected()
         });
@@ -364,11 +366,11 @@ impl Store {
             return Ok(value);
         }
         let value = generate();
-        let inserted = on_pool!(self, pool => {
+        let inserted = on_pool!(self, conn => {
             sqlx::query("INSERT INTO server_secrets (name, value) VALUES (?, ?)")
                 .bind(name)
                 .bind(&value)
-                .execute(pool)
+                .execute(conn)
                 .await
                 .map(|_| ())
         });
@@ -383,10 +385,10 @@ impl Store {
     }
 
     async fn read_server_secret(&self, name: &str) -> StoreResult<Option<String>> {
-        let value = on_pool!(self, pool => {
+        let value = on_pool!(self, conn => {
             sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = ?")
                 .bind(name)
-                .fetch_optional(pool)
+                .fetch_optional(conn)
                 .await?
         });
         Ok(value)

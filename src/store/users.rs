@@ -2,6 +2,8 @@
 
 use uuid::Uuid;
 
+use sqlx::Connection as _;
+
 use super::{Store, StoreError, StoreResult, now, on_pool, to_datetime};
 use crate::domain::{Role, User, UserId};
 
@@ -122,7 +124,7 @@ impl Store {
     pub async fn insert_user(&self, new: NewUser<'_>) -> StoreResult<User> {
         let id = Uuid::now_v7().to_string();
         let at = now();
-        on_pool!(self, pool => {
+        on_pool!(self, conn => {
             sqlx::query(
                 "INSERT INTO users (id, username, username_key, email, email_key, name, \
                  password_hash, role, disabled, created_at, updated_at) \
@@ -138,7 +140,7 @@ impl Store {
             .bind(new.role.as_str())
             .bind(at)
             .bind(at)
-            .execute(pool)
+            .execute(conn)
             .await?;
         });
         self.user_by_id(Uuid::parse_str(&id).expect("fresh uuid"))
@@ -148,12 +150,12 @@ impl Store {
 
     #[tracing::instrument(skip_all, fields(user_id = %id))]
     pub async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>> {
-        let row: Option<UserRow> = on_pool!(self, pool => {
+        let row: Option<UserRow> = on_pool!(self, conn => {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT {USER_COLUMNS} FROM users WHERE id = ?"
             )))
             .bind(id.to_string())
-            .fetch_optional(pool)
+            .fetch_optional(conn)
             .await?
         });
         row.map(User::try_from).transpose()
@@ -170,10 +172,10 @@ impl Store {
             "SELECT {USER_COLUMNS}, password_hash FROM users WHERE {} = ?",
             column.as_sql()
         );
-        let row: Option<CredentialRow> = on_pool!(self, pool => {
+        let row: Option<CredentialRow> = on_pool!(self, conn => {
             sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
                 .bind(key)
-                .fetch_optional(pool)
+                .fetch_optional(conn)
                 .await?
         });
         row.map(|r| Ok((User::try_from(r.user)?, r.password_hash)))
@@ -182,10 +184,10 @@ impl Store {
 
     #[tracing::instrument(skip_all, fields(user_id = %id))]
     pub async fn password_hash(&self, id: UserId) -> StoreResult<Option<String>> {
-        let hash: Option<String> = on_pool!(self, pool => {
+        let hash: Option<String> = on_pool!(self, conn => {
             sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?")
                 .bind(id.to_string())
-                .fetch_optional(pool)
+                .fetch_optional(conn)
                 .await?
         });
         Ok(hash)
@@ -193,11 +195,11 @@ impl Store {
 
     #[tracing::instrument(skip_all, fields(user_id = %id))]
     pub async fn record_login(&self, id: UserId) -> StoreResult<()> {
-        on_pool!(self, pool => {
+        on_pool!(self, conn => {
             sqlx::query("UPDATE users SET last_login_at = ? WHERE id = ?")
                 .bind(now())
                 .bind(id.to_string())
-                .execute(pool)
+                .execute(conn)
                 .await?;
         });
         Ok(())
@@ -218,7 +220,7 @@ impl Store {
             sets.push("name = ?");
         }
         let sql = format!("UPDATE users SET {} WHERE id = ?", sets.join(", "));
-        let updated = on_pool!(self, pool => {
+        let updated = on_pool!(self, conn => {
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.clone())).bind(now());
             if let Some((display, key)) = &changes.username {
                 query = query.bind(display.clone()).bind(key.clone());
@@ -230,7 +232,7 @@ impl Store {
             if let Some(name) = &changes.name {
                 query = query.bind(name.clone());
             }
-            query.bind(id.to_string()).execute(pool).await?.rows_affected()
+            query.bind(id.to_string()).execute(conn).await?.rows_affected()
         });
         if updated == 0 {
             return Err(StoreError::NotFound);
@@ -240,12 +242,12 @@ impl Store {
 
     #[tracing::instrument(skip_all, fields(user_id = %id))]
     pub async fn set_password_hash(&self, id: UserId, hash: &str) -> StoreResult<()> {
-        let updated = on_pool!(self, pool => {
+        let updated = on_pool!(self, conn => {
             sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?")
                 .bind(hash)
                 .bind(now())
                 .bind(id.to_string())
-                .execute(pool)
+                .execute(conn)
                 .await?
                 .rows_affected()
         });
@@ -292,8 +294,8 @@ impl Store {
     ) -> StoreResult<(User, Option<User>)> {
         let dialect = self.dialect();
         let id_text = id.to_string();
-        on_pool!(self, pool => {
-            let mut tx = pool.begin_with(dialect.begin_write()).await?;
+        on_pool!(self, conn => {
+            let mut tx = conn.begin_with(dialect.begin_write()).await?;
             // Take the guard first: from here on no other such change runs,
             // so the admins read next are current and stay so until commit.
             sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -373,13 +375,13 @@ impl Store {
         // One row more than asked tells whether another page exists.
         let fetch = i64::from(limit) + 1;
         let after = after.map(|id| id.to_string()).unwrap_or_default();
-        let rows: Vec<UserRow> = on_pool!(self, pool => {
+        let rows: Vec<UserRow> = on_pool!(self, conn => {
             let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(after.clone());
             if let Some(prefix) = prefix {
                 let pattern = like_prefix(prefix);
                 query = query.bind(pattern.clone()).bind(pattern);
             }
-            query.bind(fetch).fetch_all(pool).await?
+            query.bind(fetch).fetch_all(conn).await?
         });
         let mut users = rows
             .into_iter()

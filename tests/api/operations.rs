@@ -226,6 +226,7 @@ async fn metrics_count_requests_by_route_template(backend: Backend) {
         "gatehouse_hash_wait_seconds_bucket{",
         "gatehouse_hash_queue_depth",
         r#"gatehouse_db_pool_connections{state="idle"}"#,
+        "gatehouse_db_pool_wait_seconds_bucket{",
     ] {
         assert!(text.contains(expected), "{expected} missing from:\n{text}");
     }
