@@ -14,11 +14,14 @@ use crate::error::{ApiError, Result};
 use crate::http::client::ClientInfo;
 use crate::store::{LoginColumn, NewUser, ProfileChanges};
 
-/// A registration as received; every field is still unchecked. (Fields are
-/// optional here so that a missing one is reported with the others, not as
-/// a parse failure; the document says which are required.)
+// A registration as received; every field is still unchecked. Fields are
+// optional here so that a missing one is reported with the others, not as a
+// parse failure; the schema says which are required.
+/// A new account.
 #[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"username": "alice", "password": "correct horse battery",
+                          "email": "alice@example.com", "name": "Alice"}))]
 pub struct Registration {
     /// 3–32 ASCII letters, digits, `.`, `_`, `-` after NFKC normalisation,
     /// starting with a letter or digit; unique ignoring case.
@@ -122,9 +125,11 @@ pub async fn register(
     Ok(user)
 }
 
-/// A login as received: a username or an email, and a password.
+// A login as received, unchecked.
+/// A username or an email, and the password.
 #[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"username": "alice", "password": "correct horse battery"}))]
 pub struct LoginAttempt {
     /// The username, in any case. Give this or `email`, not both.
     #[schema(example = "alice")]
@@ -248,10 +253,12 @@ fn fold(raw: &str) -> String {
     raw.nfkc().collect::<String>().to_ascii_lowercase()
 }
 
-/// A profile change as received. For `email` and `name`, `null` clears the
-/// value while an absent key leaves it alone, hence the double `Option`.
+// A profile change as received. For `email` and `name`, `null` clears the
+// value while an absent key leaves it alone, hence the double `Option`.
+/// The fields to change; absent ones stay as they are.
 #[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Alice Liddell"}))]
 pub struct ProfileUpdate {
     /// A new username, under the same rules as at registration.
     #[serde(default, deserialize_with = "present")]
@@ -322,7 +329,7 @@ pub async fn update_profile(app: &App, user: &User, update: ProfileUpdate) -> Re
     Ok(app.store.update_profile(user.id, changes).await?)
 }
 
-/// A password change as received.
+/// The current password, and the new one.
 #[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
@@ -373,7 +380,7 @@ pub async fn change_password(
     Ok(())
 }
 
-/// An account deletion as received: the password, to confirm.
+/// The account's password, to confirm the deletion.
 #[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeletionConfirmation {
@@ -407,7 +414,7 @@ async fn verify_own_password(app: &App, user: &User, password: &Password) -> Res
     Ok(())
 }
 
-/// What an admin may change about another account.
+/// What an admin may change about an account; absent fields stay as they are.
 #[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccessChange {

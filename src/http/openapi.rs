@@ -65,6 +65,8 @@ use crate::error::{ApiError, Problem, UNAVAILABLE_RETRY_AFTER};
         (name = "me", description = "The caller's own account and sessions."),
         (name = "admin", description = "User administration and the audit log; role `admin`."),
         (name = "operations", description = "Health, metrics, signing keys and these docs."),
+        (name = "aliases", description = "Deprecated paths that older Flask/FastAPI auth backends \
+                                           used; each behaves exactly like the route it names."),
     )
 )]
 struct ApiDoc;
@@ -119,6 +121,8 @@ pub fn document(routes: &[Route]) -> Document {
 
 fn mark_as_alias(operation: &mut Operation, method: &str, canonical: &str, alias: &str) {
     operation.deprecated = Some(Deprecated::True);
+    operation.tags = Some(vec!["aliases".to_owned()]);
+    operation.summary = Some(format!("Alias of {method} {canonical}"));
     operation.operation_id = operation.operation_id.take().map(|id| {
         let slug: String = alias
             .chars()
@@ -142,7 +146,7 @@ fn mark_as_alias(operation: &mut Operation, method: &str, canonical: &str, alias
 }
 
 /// The operation documented for `method` on `path`.
-pub fn operation<'d>(doc: &'d Document, method: &str, path: &str) -> Option<&'d Operation> {
+fn operation<'d>(doc: &'d Document, method: &str, path: &str) -> Option<&'d Operation> {
     let item = doc.paths.paths.get(path)?;
     match method {
         "GET" => item.get.as_ref(),
@@ -227,7 +231,7 @@ fn problem_response(errors: &[&ApiError]) -> Response {
         .examples_from_iter(examples)
         .build();
     let mut response = ResponseBuilder::new()
-        .description(codes.join(", "))
+        .description(describe(errors))
         .content("application/problem+json", content);
     if errors.iter().any(|e| e.has_challenge()) {
         response = response.header(
@@ -251,6 +255,26 @@ fn problem_response(errors: &[&ApiError]) -> Response {
         );
     }
     response.build()
+}
+
+/// One line per code: the code and what the server says with it.
+fn describe(errors: &[&ApiError]) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    for error in errors {
+        let body = error.example_body();
+        let line = format!(
+            "- `{}`: {}",
+            error.code(),
+            body["detail"].as_str().unwrap_or_default()
+        );
+        if !lines
+            .iter()
+            .any(|l| l.starts_with(&format!("- `{}`:", error.code())))
+        {
+            lines.push(line);
+        }
+    }
+    lines.join("\n")
 }
 
 // The errors shared by many operations, for `problems!` lists.

@@ -12,7 +12,7 @@ use crate::store::{AuditRow, SessionRow};
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = User)]
 pub struct UserView {
-    #[schema(value_type = uuid::Uuid)]
+    #[schema(value_type = uuid::Uuid, example = "0193a5b0-7c1e-7d2a-9f3b-2c4d5e6f7a8b")]
     pub id: UserId,
     /// As the user spelled it.
     #[schema(example = "alice")]
@@ -63,7 +63,7 @@ impl From<&User> for AdminUserView {
     }
 }
 
-/// An audit event as listed; `detail` is the JSON object it was stored as.
+/// A security event.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = AuditEvent)]
 pub struct AuditEventView {
