@@ -47,11 +47,27 @@ let refreshCount = 0;
 // API base URL
 // ---------------------------------------------------------------------------
 
+// The base URL is only ever typed by the user (or restored with the tokens
+// it issued). It is deliberately not taken from the page's URL: a link with
+// the API base in it would let anyone send a visitor's password to a server
+// of their choosing.
 function initApiBase() {
-  const fromQuery = new URLSearchParams(location.search).get('api');
-  if (fromQuery) $('api-base').value = fromQuery;
-  else if (session) $('api-base').value = session.apiBase;
+  if (session) $('api-base').value = session.apiBase;
   $('page-origin').textContent = location.origin;
+  $('api-base').addEventListener('input', labelSubmitButtons);
+  labelSubmitButtons();
+}
+
+// The buttons that send a password say where it goes.
+function labelSubmitButtons() {
+  let host;
+  try {
+    host = new URL($('api-base').value.trim()).host;
+  } catch {
+    host = '?';
+  }
+  $('reg-submit').textContent = `Register at ${host}`;
+  $('login-submit').textContent = `Log in at ${host}`;
 }
 
 // The base URL without a trailing slash, or an Error the status area can show.

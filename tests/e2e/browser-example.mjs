@@ -325,13 +325,22 @@ async function main() {
   const context = await newContext();
   const page = await context.newPage();
   const wire = watchApi(page);
-  const exampleUrl = `${EXAMPLE_ORIGIN}/?api=${encodeURIComponent(GATEHOUSE_URL)}`;
-
-  await step('the example page loads on its own origin, with the API base URL from ?api=', async () => {
-    const res = await page.goto(exampleUrl);
+  const exampleUrl = `${EXAMPLE_ORIGIN}/`;
+  // Opens the example and types the API base URL into it, as a user does.
+  const openExample = async (p) => {
+    const res = await p.goto(exampleUrl);
     check(res && res.status() === 200, `GET ${exampleUrl} answered ${res && res.status()}`);
+    await byId(p, 'api-base').fill(GATEHOUSE_URL);
+  };
+
+  await step('the example page loads on its own origin and ignores an API base URL in its own URL', async () => {
+    const lure = `${exampleUrl}?api=${encodeURIComponent('http://127.0.0.1:9')}`;
+    const res = await page.goto(lure);
+    check(res && res.status() === 200, `GET ${lure} answered ${res && res.status()}`);
     const base = await byId(page, 'api-base').inputValue();
-    check(base === GATEHOUSE_URL, `the API base URL input shows ${JSON.stringify(base)}, not ${GATEHOUSE_URL}`);
+    check(!base.includes(':9'), `the API base URL was taken from the page's URL: ${JSON.stringify(base)}`);
+    await openExample(page);
+    await expectText(page, 'login-submit', `Log in at ${new URL(GATEHOUSE_URL).host}`, 'the login button names the server');
     await expectText(page, 'page-origin', EXAMPLE_ORIGIN, 'the page names its origin');
     await expectText(page, 'auth-state', 'Logged out', 'a fresh page is logged out');
   });
@@ -426,7 +435,7 @@ async function main() {
   const wireB = watchApi(pageB);
   let secondLoggedInAt = 0;
   await step('a second browser logs in as the same user', async () => {
-    await pageB.goto(exampleUrl);
+    await openExample(pageB);
     await login(pageB, username, password);
     await expectStatus(pageB, new RegExp(`^Logged in as ${username}\\.$`), 'second browser login');
     secondLoggedInAt = Date.now();
