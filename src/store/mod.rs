@@ -194,7 +194,12 @@ impl Store {
         let backend = match url {
             DatabaseUrl::Sqlite(url) => {
                 let options = SqliteConnectOptions::from_str(url)
-                    .map_err(|e| StoreError::Other(format!("bad sqlite URL: {e}")))?
+                    .map_err(|e| StoreError::Other(format!("bad sqlite URL: {e}")))?;
+                let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+                if !in_memory {
+                    create_private_file(options.get_filename())?;
+                }
+                let options = options
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
                     .foreign_keys(true)
@@ -279,6 +284,24 @@ impl Store {
             Backend::MySql(pool) => pool.close().await,
             Backend::Sqlite(pool) => pool.close().await,
         }
+    }
+}
+
+/// Creates the SQLite file, if it is missing, readable and writable by its
+/// owner only: it holds password hashes and the signing keys. SQLite gives
+/// the `-wal` and `-shm` files beside it the same permissions.
+fn create_private_file(path: &std::path::Path) -> Result<(), StoreError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Other(format!(
+            "cannot create the SQLite file {}: {e}",
+            path.display()
+        ))),
     }
 }
 

@@ -235,3 +235,18 @@ async fn metrics_count_requests_by_route_template(backend: Backend) {
         "raw paths never become labels"
     );
 }
+
+/// The SQLite file holds password hashes and signing keys: only its owner
+/// may read it, and its WAL files likewise.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sqlite_file_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.register("alice").await;
+    let file = app.db.url.strip_prefix("sqlite://").unwrap().to_owned();
+    for path in [file.clone(), format!("{file}-wal"), format!("{file}-shm")] {
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{path} has mode {mode:o}");
+    }
+}
