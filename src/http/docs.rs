@@ -5,6 +5,7 @@
 use std::sync::{Arc, OnceLock};
 
 use axum::extract::Path;
+use axum::extract::rejection::PathRejection;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use utoipa_swagger_ui::Config;
@@ -56,10 +57,12 @@ async fn page() -> Response {
     static PAGE: OnceLock<String> = OnceLock::new();
     let page = PAGE.get_or_init(|| {
         let index = swagger_file("index.html").expect("Swagger UI has an index page");
-        // The page is served at /docs, not /docs/, so its relative asset
-        // links need a base to resolve under /docs/.
+        // The page is served at /docs, not /docs/, so its relative links to
+        // its files are made absolute. (A <base> would do it too, but would
+        // also move Swagger UI's deep links to /docs/#….)
         String::from_utf8_lossy(&index.bytes)
-            .replacen("<head>", "<head>\n    <base href=\"/docs/\">", 1)
+            .replace("=\"./", "=\"/docs/")
+            .replace("href=\"index.css\"", "href=\"/docs/index.css\"")
             .replacen(
                 "<title>Swagger UI</title>",
                 "<title>gatehouse API</title>",
@@ -67,7 +70,16 @@ async fn page() -> Response {
             )
     });
     (
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            // Only this server's files; Swagger UI styles itself inline and
+            // draws icons from data: URLs. No other site may frame the page.
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
+                 frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+            ),
+        ],
         page.as_str(),
     )
         .into_response()
@@ -90,7 +102,11 @@ problems!(AssetProblems: [ApiError::NotFound]);
         AssetProblems,
     ),
 )]
-async fn asset(Path(file): Path<String>) -> Result<Response, ApiError> {
+async fn asset(file: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
+    // A name that is not even UTF-8 names no file either.
+    let Ok(Path(file)) = file else {
+        return Err(ApiError::NotFound);
+    };
     let found = swagger_file(&file).ok_or(ApiError::NotFound)?;
     Ok((
         [

@@ -306,12 +306,23 @@ async fn the_docs_page_and_its_files_come_from_the_server(backend: Backend) {
             .unwrap()
             .starts_with("text/html")
     );
+    let csp = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.starts_with("default-src 'self';") && csp.contains("frame-ancestors 'none'"));
     let page = response.text().await.unwrap();
-    assert!(page.contains(r#"<base href="/docs/">"#));
     assert!(
         !page.contains("http://") && !page.contains("https://"),
         "{page}"
     );
+    // Every file the page loads is one of this server's, by absolute path.
+    let files = page
+        .split('"')
+        .filter(|s| [".css", ".js", ".png"].iter().any(|e| s.ends_with(e)));
+    for file in files {
+        assert!(file.starts_with("/docs/"), "{file} in {page}");
+    }
     for file in [
         "swagger-ui.css",
         "swagger-ui-bundle.js",
@@ -343,13 +354,10 @@ async fn the_docs_page_and_its_files_come_from_the_server(backend: Backend) {
         initializer.contains(r#""validatorUrl": "none""#),
         "{initializer}"
     );
-    let missing = app
-        .client
-        .get(app.url("/docs/nothing.js"))
-        .send()
-        .await
-        .unwrap();
-    assert_problem(missing, StatusCode::NOT_FOUND, "not_found").await;
+    for missing in ["/docs/nothing.js", "/docs/..%2fCargo.toml", "/docs/%FF"] {
+        let response = app.client.get(app.url(missing)).send().await.unwrap();
+        assert_problem(response, StatusCode::NOT_FOUND, "not_found").await;
+    }
 }
 
 /// The Postman collection at the top of the repository calls every route
