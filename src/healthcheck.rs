@@ -39,18 +39,26 @@ async fn ask(addr: SocketAddr) -> Result<(), String> {
         .write_all(request.as_bytes())
         .await
         .map_err(|e| format!("cannot send to {addr}: {e}"))?;
-    let mut head = [0u8; 64];
-    let read = stream
-        .read(&mut head)
+    // The answer is a few hundred bytes, and the server closes after it.
+    let mut answer = Vec::new();
+    stream
+        .take(MAX_ANSWER)
+        .read_to_end(&mut answer)
         .await
         .map_err(|e| format!("cannot read from {addr}: {e}"))?;
-    let status_line = String::from_utf8_lossy(&head[..read]);
-    let status_line = status_line.lines().next().unwrap_or_default();
-    match status_line.split(' ').nth(1) {
-        Some("200") => Ok(()),
-        _ => Err(format!("{addr} is not ready: {status_line}")),
+    let answer = String::from_utf8_lossy(&answer);
+    let status_line = answer.lines().next().unwrap_or_default();
+    let ready =
+        status_line.split(' ').nth(1) == Some("200") && answer.ends_with(r#"{"status":"ok"}"#);
+    if ready {
+        Ok(())
+    } else {
+        Err(format!("{addr} is not ready: {status_line}"))
     }
 }
+
+/// More than any answer of /health/ready.
+const MAX_ANSWER: u64 = 4096;
 
 #[cfg(test)]
 mod tests {

@@ -126,7 +126,7 @@ async fn change_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
-problems!(DeleteProblems: body_errors(), bearer_errors(), unavailable(), [
+problems!(DeleteProblems: body_errors(), bearer_errors(), rate_limited(), unavailable(), [
     ApiError::InvalidCredentials,
     ApiError::LastAdmin,
 ]);
@@ -146,6 +146,7 @@ problems!(DeleteProblems: body_errors(), bearer_errors(), unavailable(), [
 )]
 async fn delete(
     State(state): State<AppState>,
+    _: CredentialRateLimit,
     client: ClientInfo,
     AuthUser { user, .. }: AuthUser,
     StrictJson(confirm): StrictJson<DeletionConfirmation>,
