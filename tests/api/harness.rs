@@ -444,6 +444,15 @@ impl TestApp {
         self.request(Method::GET, path, Some(token), None).await
     }
 
+    /// A public JSON document (the JWKS, the OpenAPI document), asserting
+    /// it is served as 200 `application/json`.
+    pub async fn public_json(&self, path: &str) -> Value {
+        let response = self.request(Method::GET, path, None, None).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        assert_eq!(response.headers()["content-type"], "application/json");
+        response.json().await.unwrap()
+    }
+
     /// Registers `username` with [`PASSWORD`] and returns the user object.
     pub async fn register(&self, username: &str) -> Value {
         let response = self

@@ -19,15 +19,7 @@ on_both_databases!(
 );
 
 async fn document(app: &TestApp) -> Value {
-    let response = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(response.headers()["content-type"], "application/json");
-    response.json().await.unwrap()
+    app.public_json("/openapi.json").await
 }
 
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];

@@ -30,15 +30,7 @@ fn eddsa() -> Settings {
 }
 
 async fn jwks(app: &TestApp) -> Value {
-    let response = app
-        .client
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(response.headers()["content-type"], "application/json");
-    response.json().await.unwrap()
+    app.public_json("/.well-known/jwks.json").await
 }
 
 async fn with_hmac_the_jwks_is_empty(backend: Backend) {

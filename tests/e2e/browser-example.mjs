@@ -20,12 +20,10 @@ import http from 'node:http';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { GATEHOUSE_URL, SCREENSHOT_DIR, ACTION_TIMEOUT_MS, Failure, fail, check, step, stepsTaken, api, launchChromium } from './steps.mjs';
 
-const GATEHOUSE_URL = (process.env.GATEHOUSE_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '');
 const EXAMPLE_PORT = Number(process.env.EXAMPLE_PORT || 8081);
 const OTHER_ORIGIN_PORT = Number(process.env.OTHER_ORIGIN_PORT || 8082);
-const SCREENSHOT_DIR = process.env.SCREENSHOT_DIR || '/tmp/gatehouse-screenshots';
 const EXAMPLE_ORIGIN = `http://127.0.0.1:${EXAMPLE_PORT}`;
 const OTHER_ORIGIN = `http://127.0.0.1:${OTHER_ORIGIN_PORT}`;
 const WEB_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../examples/web');
@@ -33,38 +31,7 @@ const WEB_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../.
 // 60 s of token life + the server's 5 s leeway + whole-second rounding of
 // exp and of the clock, counted from after the login answer arrived.
 const EXPIRY_WAIT_MS = 67_000;
-// Argon2 on a busy two-core machine can take a while; nothing else should.
-const ACTION_TIMEOUT_MS = 20_000;
 const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
-
-// ---------------------------------------------------------------------------
-// Steps and failures
-// ---------------------------------------------------------------------------
-
-class Failure extends Error {}
-
-function fail(message) {
-  throw new Failure(message);
-}
-
-function check(condition, message) {
-  if (!condition) fail(message);
-}
-
-let stepNumber = 0;
-
-async function step(name, body) {
-  stepNumber += 1;
-  try {
-    await body();
-  } catch (e) {
-    console.log(`not ok ${stepNumber} - ${name}`);
-    const reason = e instanceof Failure ? e.message : e.stack || String(e);
-    console.log(reason.replace(/^/gm, '    '));
-    throw new Failure(`step ${stepNumber} failed: ${name}`);
-  }
-  console.log(`ok ${stepNumber} - ${name}`);
-}
 
 // ---------------------------------------------------------------------------
 // Static servers: the example on the allowed origin, a stub on another one
@@ -122,30 +89,7 @@ function closeServer(server) {
   });
 }
 
-// ---------------------------------------------------------------------------
-// The API, seen from Node
-// ---------------------------------------------------------------------------
-
-async function api(method, pathname, { body, token } = {}) {
-  const headers = {};
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  if (token) headers.Authorization = `Bearer ${token}`;
-  const res = await fetch(GATEHOUSE_URL + pathname, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(ACTION_TIMEOUT_MS),
-  });
-  const text = await res.text();
-  let json = null;
-  try {
-    json = text ? JSON.parse(text) : null;
-  } catch {
-    // not JSON; keep the text for messages
-  }
-  return { status: res.status, json, text };
-}
-
+// A JWT's claims, read without verifying anything: the server is the judge.
 function jwtClaims(token) {
   return JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString('utf8'));
 }
@@ -310,11 +254,7 @@ async function main() {
     await listen(servers[0], EXAMPLE_PORT);
     await listen(servers[1], OTHER_ORIGIN_PORT);
     await mkdir(SCREENSHOT_DIR, { recursive: true });
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
   const newContext = async () => {
     const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
@@ -578,7 +518,7 @@ async function main() {
 let exitCode = 0;
 try {
   await main();
-  console.log(`# all ${stepNumber} steps passed; screenshots in ${SCREENSHOT_DIR}`);
+  console.log(`# all ${stepsTaken()} steps passed; screenshots in ${SCREENSHOT_DIR}`);
 } catch (e) {
   exitCode = 1;
   console.log(`# FAILED: ${e instanceof Failure ? e.message : e.stack || e}`);

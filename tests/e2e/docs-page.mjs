@@ -23,70 +23,10 @@
 import { mkdir } from 'node:fs/promises';
 import { randomInt } from 'node:crypto';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
+import { GATEHOUSE_URL, SCREENSHOT_DIR, ACTION_TIMEOUT_MS, Failure, fail, check, step, stepsTaken, oneLine, clip, api, launchChromium } from './steps.mjs';
 
-const GATEHOUSE_URL = (process.env.GATEHOUSE_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '');
-const SCREENSHOT_DIR = process.env.SCREENSHOT_DIR || '/tmp/gatehouse-screenshots';
 const ORIGIN = new URL(GATEHOUSE_URL).origin;
 const DOCS_URL = `${GATEHOUSE_URL}/docs`;
-// Argon2 on a busy two-core machine can take a while; nothing else should.
-const ACTION_TIMEOUT_MS = 20_000;
-
-// ---------------------------------------------------------------------------
-// Steps and failures
-// ---------------------------------------------------------------------------
-
-class Failure extends Error {}
-
-function fail(message) {
-  throw new Failure(message);
-}
-
-function check(condition, message) {
-  if (!condition) fail(message);
-}
-
-let stepNumber = 0;
-
-async function step(name, body) {
-  stepNumber += 1;
-  try {
-    await body();
-  } catch (e) {
-    console.log(`not ok ${stepNumber} - ${name}`);
-    const reason = e instanceof Failure ? e.message : e.stack || String(e);
-    console.log(reason.replace(/^/gm, '    '));
-    throw new Failure(`step ${stepNumber} failed: ${name}`);
-  }
-  console.log(`ok ${stepNumber} - ${name}`);
-}
-
-const oneLine = (s) => String(s ?? '').replace(/\s+/g, ' ').trim();
-const clip = (s, n = 400) => (s.length > n ? `${s.slice(0, n)}…` : s);
-
-// ---------------------------------------------------------------------------
-// The API, seen from Node
-// ---------------------------------------------------------------------------
-
-async function api(method, pathname, { body, token } = {}) {
-  const headers = {};
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  if (token) headers.Authorization = `Bearer ${token}`;
-  const res = await fetch(GATEHOUSE_URL + pathname, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(ACTION_TIMEOUT_MS),
-  });
-  const text = await res.text();
-  let json = null;
-  try {
-    json = text ? JSON.parse(text) : null;
-  } catch {
-    // not JSON; keep the text for messages
-  }
-  return { status: res.status, json, text, headers: res.headers };
-}
 
 // A few words, so that the password is neither common nor built from the username.
 const WORDS = ['amber', 'copper', 'meadow', 'lantern', 'harbour', 'thistle', 'orchard', 'pebble', 'juniper',
@@ -246,11 +186,7 @@ async function main() {
 
   await step('Chromium starts', async () => {
     await mkdir(SCREENSHOT_DIR, { recursive: true });
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
 
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
@@ -414,7 +350,7 @@ async function main() {
 let exitCode = 0;
 try {
   await main();
-  console.log(`# all ${stepNumber} steps passed; screenshot in ${path.join(SCREENSHOT_DIR, 'docs.png')}`);
+  console.log(`# all ${stepsTaken()} steps passed; screenshot in ${path.join(SCREENSHOT_DIR, 'docs.png')}`);
 } catch (e) {
   exitCode = 1;
   console.log(`# FAILED: ${e instanceof Failure ? e.message : e.stack || e}`);
