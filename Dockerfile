@@ -4,7 +4,7 @@
 # unprivileged user, with the binary's own health check.
 #
 #   docker build -t gatehouse .
-#   docker run -p 8080:8080 -v gatehouse-data:/var/lib/gatehouse gatehouse
+#   docker run -p 127.0.0.1:8080:8080 -v gatehouse-data:/var/lib/gatehouse gatehouse
 #
 # or, with MySQL 8.4, `docker compose up` (see docker-compose.yml).
 

@@ -150,10 +150,11 @@ async fn create_user(
     {
         Ok(user) => {
             println!(
-                "created {} ({}) with role {}",
+                "created {} ({}) with role {} in the {}",
                 user.username,
                 user.id,
-                user.role.as_str()
+                user.role.as_str(),
+                state.config.database_url.describe()
             );
             Ok(())
         }
@@ -187,6 +188,9 @@ async fn rotate_keys(config: Config) -> Result<(), String> {
     audit::record(&state, event, &ClientInfo::default())
         .await
         .map_err(|e| e.to_string())?;
-    println!("new signing key {kid}; the previous key verifies until its tokens expire");
+    println!(
+        "new signing key {kid} in the {}; the previous key verifies until its tokens expire",
+        state.config.database_url.describe()
+    );
     Ok(())
 }

@@ -10,8 +10,10 @@ pub fn init(format: LogFormat, filter: &str) -> Result<(), ConfigError> {
         variable: "RUST_LOG",
         problem: e.to_string(),
     })?;
+    // Colours for a terminal only; files and log collectors get plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.try_init(),

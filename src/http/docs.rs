@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use axum::extract::Path;
 use axum::extract::rejection::PathRejection;
 use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use utoipa_swagger_ui::Config;
 
 use super::openapi::{self, problems};
@@ -20,6 +20,7 @@ pub fn routes() -> Routes {
     Routes::default()
         .get(DOCUMENT_PATH, openapi_json)
         .get("/docs", page)
+        .get("/docs/", to_page)
         .get("/docs/{file}", asset)
 }
 
@@ -83,6 +84,21 @@ async fn page() -> Response {
         page.as_str(),
     )
         .into_response()
+}
+
+/// The docs page, with a trailing slash
+///
+/// Redirects to `/docs`, so `/docs/` in a bookmark or typed by hand works.
+#[utoipa::path(
+    get,
+    path = "/docs/",
+    tag = "operations",
+    operation_id = "docs_with_slash",
+    responses((status = 308, description = "To `/docs`.",
+               headers(("Location" = String, description = "`/docs`")))),
+)]
+async fn to_page() -> Redirect {
+    Redirect::permanent("/docs")
 }
 
 problems!(AssetProblems: [ApiError::NotFound]);

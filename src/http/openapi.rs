@@ -56,6 +56,7 @@ use crate::error::{ApiError, Problem, UNAVAILABLE_RETRY_AFTER};
         sessions::jwks,
         docs::openapi_json,
         docs::page,
+        docs::to_page,
         docs::asset,
     ),
     components(schemas(Problem, FieldError)),

@@ -50,6 +50,11 @@ async fn user_create_makes_an_admin_who_can_list_users(backend: Backend) {
     );
     let printed = String::from_utf8_lossy(&output.stdout);
     assert!(printed.contains("root") && !printed.contains(PASSWORD));
+    let database = match backend {
+        Backend::Sqlite => " in the SQLite file ",
+        Backend::MySql => " in the MySQL database ",
+    };
+    assert!(printed.contains(database), "{printed}");
 
     let again = gatehouse(&db)
         .args(["user", "create", "--username", "ROOT"])

@@ -200,7 +200,9 @@ function req(name, o) {
   const r = { method: o.method, header, url };
   if (body) r.body = body;
   if (o.desc) r.description = o.desc;
-  return { name, event, request: r };
+  const item = { name, event, request: r };
+  if (o.noRedirect) item.protocolProfileBehavior = { followRedirects: false };
+  return item;
 }
 const folder = (name, description, item, extra) => Object.assign({ name, description, item }, extra || {});
 
@@ -273,6 +275,8 @@ pm.test("an HTML page that loads no scripts or styles from elsewhere (works offl
     pm.expect(t).to.not.match(/<script[^>]+src=["']?(https?:)?\/\//i);
     pm.expect(t).to.not.match(/<link[^>]+href=["']?(https?:)?\/\//i);
 });`].join('\n') }),
+  req('GET /docs/ (redirects to /docs)', { method: 'GET', url: '/docs/', noRedirect: true, test: [S.status(308),
+    `pm.test("Location is /docs", function () { pm.expect(pm.response.headers.get("Location")).to.eql("/docs"); });`].join('\n') }),
   req('GET /docs/{file} (a file of the docs page)', { method: 'GET', url: '/docs/swagger-ui.css', test: [S.status(200),
     R`pm.test("Content-Type is text/css", function () {
     pm.expect(pm.response.headers.get("Content-Type") || "").to.match(/^text\/css/i);
