@@ -408,6 +408,15 @@ fn collect_requests(items: &Value, into: &mut BTreeSet<(String, String)>) {
             .strip_prefix("{{baseUrl}}")
             .unwrap_or_else(|| panic!("{raw} starts with {{{{baseUrl}}}}"));
         let path = path.split('?').next().unwrap().to_owned();
+        // Postman and newman send the structured URL, not `raw`: both must
+        // name the same path.
+        let segments: Vec<&str> = request["url"]["path"]
+            .as_array()
+            .expect("url.path")
+            .iter()
+            .map(|s| s.as_str().expect("a path segment"))
+            .collect();
+        assert_eq!(format!("/{}", segments.join("/")), path, "{raw}");
         into.insert((request["method"].as_str().unwrap().to_owned(), path));
     }
 }

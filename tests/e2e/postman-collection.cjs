@@ -176,7 +176,8 @@ function req(name, o) {
   const url = {
     raw: '{{baseUrl}}' + o.url,
     host: ['{{baseUrl}}'],
-    path: pathPart.split('/').filter(Boolean),
+    // Empty segments are kept: "/docs/" is not "/docs".
+    path: pathPart.split('/').slice(1),
   };
   if (queryPart) {
     url.query = queryPart.split('&').map((kv) => {
