@@ -188,12 +188,14 @@ pub fn problem_responses(errors: &[ApiError]) -> BTreeMap<String, RefOr<Response
 }
 
 fn problem_response(errors: &[&ApiError]) -> Response {
-    let mut codes: Vec<&str> = Vec::new();
-    for error in errors {
-        if !codes.contains(&error.code()) {
-            codes.push(error.code());
+    // The first error of each code stands for it in the description.
+    let mut firsts: Vec<&ApiError> = Vec::new();
+    for &error in errors {
+        if !firsts.iter().any(|e| e.code() == error.code()) {
+            firsts.push(error);
         }
     }
+    let codes: Vec<&str> = firsts.iter().map(|e| e.code()).collect();
     let schema = AllOfBuilder::new()
         .item(Ref::from_schema_name("Problem"))
         .item(
@@ -202,7 +204,7 @@ fn problem_response(errors: &[&ApiError]) -> Response {
                     "code",
                     ObjectBuilder::new()
                         .schema_type(Type::String)
-                        .enum_values(Some(codes.clone())),
+                        .enum_values(Some(codes)),
                 )
                 .property(
                     "status",
@@ -232,7 +234,7 @@ fn problem_response(errors: &[&ApiError]) -> Response {
         .examples_from_iter(examples)
         .build();
     let mut response = ResponseBuilder::new()
-        .description(describe(errors))
+        .description(describe(&firsts))
         .content("application/problem+json", content);
     if errors.iter().any(|e| e.has_challenge()) {
         response = response.header(
@@ -258,23 +260,16 @@ fn problem_response(errors: &[&ApiError]) -> Response {
     response.build()
 }
 
-/// One line per code: the code and what the server says with it.
+/// A line for each error: its code and what the server says with it.
 fn describe(errors: &[&ApiError]) -> String {
-    let mut lines: Vec<String> = Vec::new();
-    for error in errors {
-        let body = error.example_body();
-        let line = format!(
-            "- `{}`: {}",
-            error.code(),
-            body["detail"].as_str().unwrap_or_default()
-        );
-        if !lines
-            .iter()
-            .any(|l| l.starts_with(&format!("- `{}`:", error.code())))
-        {
-            lines.push(line);
-        }
-    }
+    let lines: Vec<String> = errors
+        .iter()
+        .map(|error| {
+            let body = error.example_body();
+            let detail = body["detail"].as_str().unwrap_or_default();
+            format!("- `{}`: {detail}", error.code())
+        })
+        .collect();
     lines.join("\n")
 }
 
