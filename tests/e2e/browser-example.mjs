@@ -20,7 +20,7 @@ import http from 'node:http';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { GATEHOUSE_URL, SCREENSHOT_DIR, ACTION_TIMEOUT_MS, Failure, fail, check, step, stepsTaken, api, launchChromium } from './steps.mjs';
+import { GATEHOUSE_URL, SCREENSHOT_DIR, ACTION_TIMEOUT_MS, Failure, fail, check, step, runChecks, api, launchChromium } from './steps.mjs';
 
 const EXAMPLE_PORT = Number(process.env.EXAMPLE_PORT || 8081);
 const OTHER_ORIGIN_PORT = Number(process.env.OTHER_ORIGIN_PORT || 8082);
@@ -194,21 +194,10 @@ async function login(page, identifier, password) {
 
 const servers = [exampleServer(), otherOriginServer()];
 let browser = null;
-let cleaned = false;
 
 async function cleanup() {
-  if (cleaned) return;
-  cleaned = true;
   if (browser) await browser.close().catch(() => {});
   await Promise.all(servers.map(closeServer));
-}
-
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.on(signal, async () => {
-    console.log(`# interrupted by ${signal}`);
-    await cleanup();
-    process.exit(130);
-  });
 }
 
 async function main() {
@@ -515,14 +504,4 @@ async function main() {
   });
 }
 
-let exitCode = 0;
-try {
-  await main();
-  console.log(`# all ${stepsTaken()} steps passed; screenshots in ${SCREENSHOT_DIR}`);
-} catch (e) {
-  exitCode = 1;
-  console.log(`# FAILED: ${e instanceof Failure ? e.message : e.stack || e}`);
-} finally {
-  await cleanup();
-}
-process.exit(exitCode);
+await runChecks(main, cleanup, `screenshots in ${SCREENSHOT_DIR}`);

@@ -23,7 +23,7 @@
 import { mkdir } from 'node:fs/promises';
 import { randomInt } from 'node:crypto';
 import path from 'node:path';
-import { GATEHOUSE_URL, SCREENSHOT_DIR, ACTION_TIMEOUT_MS, Failure, fail, check, step, stepsTaken, oneLine, clip, api, launchChromium } from './steps.mjs';
+import { GATEHOUSE_URL, SCREENSHOT_DIR, ACTION_TIMEOUT_MS, fail, check, step, runChecks, oneLine, clip, api, launchChromium } from './steps.mjs';
 
 const ORIGIN = new URL(GATEHOUSE_URL).origin;
 const DOCS_URL = `${GATEHOUSE_URL}/docs`;
@@ -122,20 +122,9 @@ async function closeAuthorizeDialog(dialog) {
 // ---------------------------------------------------------------------------
 
 let browser = null;
-let cleaned = false;
 
 async function cleanup() {
-  if (cleaned) return;
-  cleaned = true;
   if (browser) await browser.close().catch(() => {});
-}
-
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.on(signal, async () => {
-    console.log(`# interrupted by ${signal}`);
-    await cleanup();
-    process.exit(130);
-  });
 }
 
 async function main() {
@@ -347,14 +336,4 @@ async function main() {
   });
 }
 
-let exitCode = 0;
-try {
-  await main();
-  console.log(`# all ${stepsTaken()} steps passed; screenshot in ${path.join(SCREENSHOT_DIR, 'docs.png')}`);
-} catch (e) {
-  exitCode = 1;
-  console.log(`# FAILED: ${e instanceof Failure ? e.message : e.stack || e}`);
-} finally {
-  await cleanup();
-}
-process.exit(exitCode);
+await runChecks(main, cleanup, `screenshot in ${path.join(SCREENSHOT_DIR, 'docs.png')}`);

@@ -34,8 +34,6 @@ export async function step(name, body) {
   console.log(`ok ${stepNumber} - ${name}`);
 }
 
-export const stepsTaken = () => stepNumber;
-
 export const oneLine = (s) => String(s ?? '').replace(/\s+/g, ' ').trim();
 export const clip = (s, n = 400) => (s.length > n ? `${s.slice(0, n)}…` : s);
 
@@ -70,4 +68,33 @@ export function launchChromium() {
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync'],
   });
+}
+
+// Runs `main`, then `cleanup` however it ended (also on Ctrl-C or SIGTERM),
+// prints the verdict and exits: 0 only when every step passed.
+export async function runChecks(main, cleanup, passedNote) {
+  let cleaned = false;
+  const cleanOnce = async () => {
+    if (cleaned) return;
+    cleaned = true;
+    await cleanup();
+  };
+  for (const signal of ['SIGINT', 'SIGTERM']) {
+    process.on(signal, async () => {
+      console.log(`# interrupted by ${signal}`);
+      await cleanOnce();
+      process.exit(130);
+    });
+  }
+  let exitCode = 0;
+  try {
+    await main();
+    console.log(`# all ${stepNumber} steps passed; ${passedNote}`);
+  } catch (e) {
+    exitCode = 1;
+    console.log(`# FAILED: ${e instanceof Failure ? e.message : e.stack || e}`);
+  } finally {
+    await cleanOnce();
+  }
+  process.exit(exitCode);
 }
