@@ -20,7 +20,7 @@ import http from 'node:http';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { GATEHOUSE_URL, SCREENSHOT_DIR, ACTION_TIMEOUT_MS, Failure, fail, check, step, runChecks, api, launchChromium } from './steps.mjs';
+import { GATEHOUSE_URL, SCREENSHOT_DIR, ACTION_TIMEOUT_MS, Failure, fail, check, step, serverAnswers, runChecks, api, launchChromium } from './steps.mjs';
 
 const EXAMPLE_PORT = Number(process.env.EXAMPLE_PORT || 8081);
 const OTHER_ORIGIN_PORT = Number(process.env.OTHER_ORIGIN_PORT || 8082);
@@ -212,16 +212,7 @@ async function main() {
 
   console.log(`# gatehouse at ${GATEHOUSE_URL}, example at ${EXAMPLE_ORIGIN}, other origin ${OTHER_ORIGIN}`);
 
-  await step(`gatehouse answers at ${GATEHOUSE_URL}`, async () => {
-    let res;
-    try {
-      res = await fetch(`${GATEHOUSE_URL}/health/live`, { signal: AbortSignal.timeout(5000) });
-    } catch (e) {
-      fail(`gatehouse is not reachable at ${GATEHOUSE_URL} (${e.cause?.code || e.message}). Start it first, e.g.\n` +
-        `CORS_ALLOWED_ORIGINS=${EXAMPLE_ORIGIN} ACCESS_TOKEN_EXPIRE_MINUTES=1 BIND_ADDR=${new URL(GATEHOUSE_URL).host} gatehouse serve`);
-    }
-    check(res.status === 200, `GET /health/live answered ${res.status}: ${await res.text()}`);
-  });
+  await serverAnswers(`CORS_ALLOWED_ORIGINS=${EXAMPLE_ORIGIN} ACCESS_TOKEN_EXPIRE_MINUTES=1 BIND_ADDR=${new URL(GATEHOUSE_URL).host} gatehouse serve`);
 
   await step(`the server allows the example's origin ${EXAMPLE_ORIGIN} (CORS preflight)`, async () => {
     const res = await fetch(`${GATEHOUSE_URL}/auth/login`, {

@@ -23,7 +23,7 @@
 import { mkdir } from 'node:fs/promises';
 import { randomInt } from 'node:crypto';
 import path from 'node:path';
-import { GATEHOUSE_URL, SCREENSHOT_DIR, ACTION_TIMEOUT_MS, fail, check, step, runChecks, oneLine, clip, api, launchChromium } from './steps.mjs';
+import { GATEHOUSE_URL, SCREENSHOT_DIR, ACTION_TIMEOUT_MS, fail, check, step, serverAnswers, runChecks, oneLine, clip, api, launchChromium } from './steps.mjs';
 
 const ORIGIN = new URL(GATEHOUSE_URL).origin;
 const DOCS_URL = `${GATEHOUSE_URL}/docs`;
@@ -140,16 +140,7 @@ async function main() {
 
   console.log(`# gatehouse at ${GATEHOUSE_URL}, docs at ${DOCS_URL}`);
 
-  await step(`gatehouse answers at ${GATEHOUSE_URL}`, async () => {
-    let res;
-    try {
-      res = await fetch(`${GATEHOUSE_URL}/health/live`, { signal: AbortSignal.timeout(5000) });
-    } catch (e) {
-      fail(`gatehouse is not reachable at ${GATEHOUSE_URL} (${e.cause?.code || e.message}). Start it first, e.g.\n` +
-        `BIND_ADDR=${new URL(GATEHOUSE_URL).host} gatehouse serve\nor set GATEHOUSE_URL to where it runs.`);
-    }
-    check(res.status === 200, `GET /health/live answered ${res.status}: ${await res.text()}`);
-  });
+  await serverAnswers(`BIND_ADDR=${new URL(GATEHOUSE_URL).host} gatehouse serve\nor set GATEHOUSE_URL to where it runs.`);
 
   await step('GET /openapi.json is an OpenAPI 3.1 document titled "gatehouse" with GET /me and the deprecated POST /signup', async () => {
     const r = await api('GET', '/openapi.json');

@@ -60,6 +60,13 @@ pm.test("problem body: code ${code}, status ${status}, type, title", function ()
     pm.expect(hit.length, JSON.stringify(errs)).to.be.above(0);
     errs.forEach(function (e) { pm.expect(e.message, "errors[].message").to.be.a("string").and.not.empty; });
 });`,
+  // GET /protected's body for the regular user stored under `key`.
+  welcome: (key) => `pm.test("body: Welcome message, username, role", function () {
+    var b = pm.response.json(), u = pm.collectionVariables.get("${key}Username");
+    pm.expect(b.message).to.eql("Welcome, " + u + "!");
+    pm.expect(b.username).to.eql(u);
+    pm.expect(b.role).to.eql("user");
+});`,
   missingToken: () => `pm.test("WWW-Authenticate: Bearer realm=\\"gatehouse\\"", function () {
     pm.expect(pm.response.headers.get("WWW-Authenticate")).to.eql('Bearer realm="gatehouse"');
 });`,
@@ -474,12 +481,7 @@ const profile = folder('Profile',
   loginAs('POST /auth/login (profile user)', 'pro', 'pro'),
   loginAs('POST /auth/login (profile user, second session)', 'pro', 'pro2'),
   req('GET /protected', { method: 'GET', url: '/protected', auth: 'proAccess', test: [S.status(200), S.json(),
-    `pm.test("body: Welcome message, username, role", function () {
-    var b = pm.response.json(), u = pm.collectionVariables.get("proUsername");
-    pm.expect(b.message).to.eql("Welcome, " + u + "!");
-    pm.expect(b.username).to.eql(u);
-    pm.expect(b.role).to.eql("user");
-});`].join('\n') }),
+    S.welcome('pro')].join('\n') }),
   req('GET /protected with a lower-case "bearer" scheme', { method: 'GET', url: '/protected',
     headers: [{ key: 'Authorization', value: 'bearer {{proAccess}}' }], test: [S.status(200), S.json(),
     `pm.test("the scheme is case-insensitive", function () { pm.expect(pm.response.json().username).to.eql(pm.collectionVariables.get("proUsername")); });`].join('\n') }),
@@ -810,12 +812,7 @@ const aliases = folder('Aliases',
     body: { username: '{{aldUsername}}', password: '{{aldPassword}}' },
     test: [S.status(401), S.problem(401, 'invalid_credentials')].join('\n') }),
   req('GET /api/auth/protected', { method: 'GET', url: '/api/auth/protected', auth: 'alaAccess', test: [S.status(200), S.json(),
-    `pm.test("body: Welcome message, username, role", function () {
-    var b = pm.response.json(), u = pm.collectionVariables.get("alaUsername");
-    pm.expect(b.message).to.eql("Welcome, " + u + "!");
-    pm.expect(b.username).to.eql(u);
-    pm.expect(b.role).to.eql("user");
-});`].join('\n') }),
+    S.welcome('ala')].join('\n') }),
   req('GET /api/auth/protected without a token → 401 missing_token', { method: 'GET', url: '/api/auth/protected', test: missingTokenTests() }),
   req('PATCH /user/update', { method: 'PATCH', url: '/user/update', auth: 'albAccess', body: { name: 'Alias Tester' },
     test: meOk('albUserId', `pm.test("name changed", function () { pm.expect(pm.response.json().name).to.eql("Alias Tester"); });`) }),

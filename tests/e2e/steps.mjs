@@ -59,6 +59,21 @@ export async function api(method, pathname, { body, token } = {}) {
   return { status: res.status, json, text, headers: res.headers };
 }
 
+// The first step of every check: the server answers. `howToStart` says how
+// to start it as this check needs it.
+export function serverAnswers(howToStart) {
+  return step(`gatehouse answers at ${GATEHOUSE_URL}`, async () => {
+    let res;
+    try {
+      res = await fetch(`${GATEHOUSE_URL}/health/live`, { signal: AbortSignal.timeout(5000) });
+    } catch (e) {
+      fail(`gatehouse is not reachable at ${GATEHOUSE_URL} (${e.cause?.code || e.message}). Start it first, e.g.\n` +
+        howToStart);
+    }
+    check(res.status === 200, `GET /health/live answered ${res.status}: ${await res.text()}`);
+  });
+}
+
 // Debian's Chromium, headless. The machines have no network beyond their
 // own services, and without the background-networking flags Chromium keeps
 // trying to reach Google's.
