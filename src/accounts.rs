@@ -3,7 +3,6 @@
 //! `gatehouse user create` applies exactly the rules `POST /auth/register` does.
 
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use unicode_normalization::UnicodeNormalization;
 use uuid::Uuid;
 
@@ -12,6 +11,7 @@ use crate::audit::{self, Event, Kind};
 use crate::domain::{DisplayName, Email, FieldError, Password, Problems, Role, User, Username};
 use crate::error::{ApiError, Result};
 use crate::http::client::ClientInfo;
+use crate::lockout::{self, Verdict};
 use crate::store::{LoginColumn, NewUser, ProfileChanges};
 
 // A registration as received; every field is still unchecked. Fields are
@@ -81,14 +81,12 @@ pub async fn register(
             FieldError::new("role", "invalid_role", "Role must be `user` or `admin`.")
         })),
     };
-    let password = required(&mut problems, "password", input.password).and_then(|raw| {
-        problems.check(app.password_policy.check(
-            "password",
-            &raw,
-            username.as_ref(),
-            email.as_ref(),
-        ))
-    });
+    let password = match required(&mut problems, "password", input.password) {
+        Some(raw) => problems.check(
+            check_new_password(app, "password", raw, username.clone(), email.clone()).await?,
+        ),
+        None => None,
+    };
     problems.into_result().map_err(ApiError::Validation)?;
     let (Some(username), Some(role), Some(password)) = (username, role, password) else {
         unreachable!("no problems means every required field parsed");
@@ -182,43 +180,34 @@ pub async fn check_login(app: &App, attempt: LoginAttempt, client: &ClientInfo) 
     };
 
     let found = app.store.credentials_by_login(column, &key).await?;
-    let known_id = found.as_ref().map(|(user, _)| user.id);
-    let account = lockout_key(known_id, column, &key);
-    let now = crate::store::now();
-    let locked_until = app.store.locked_until(&account).await?;
-    if locked_until > now {
-        metrics::counter!("gatehouse_logins_total", "outcome" => "locked").increment(1);
-        // Even the right password waits: the lock is about the account.
-        return Err(ApiError::TooManyAttempts {
-            retry_after: std::time::Duration::from_secs((locked_until - now) as u64),
-        });
-    }
-    let verified = app
-        .hasher
-        .verify(&password, found.as_ref().map(|(_, hash)| hash.as_str()))
-        .await?;
-    let user = match found {
-        Some((user, _)) if verified => user,
-        _ => {
-            let lock = app
-                .store
-                .record_login_failure(&account, now, &app.lockout_policy)
-                .await?;
+    let (known, stored) = match found {
+        Some((user, hash)) => (Some(user), Some(hash)),
+        None => (None, None),
+    };
+    let known_id = known.as_ref().map(|user| user.id);
+    let account = match known_id {
+        Some(id) => app.lockout.account(id),
+        None => app.lockout.unknown(column, &key),
+    };
+    let verdict = match lockout::check(app, &account, &password, stored).await {
+        Err(locked @ ApiError::TooManyAttempts { .. }) => {
+            // Even the right password waits: the lock is about the account.
+            metrics::counter!("gatehouse_logins_total", "outcome" => "locked").increment(1);
+            return Err(locked);
+        }
+        other => other?,
+    };
+    let user = match (known, verdict) {
+        (Some(user), Verdict::Correct) => user,
+        (_, verdict) => {
             let mut failed = Event::new(Kind::LoginFailed).detail(json!({"by": column.as_str()}));
             failed.user_id = known_id;
             audit::record(app, failed, client).await?;
             metrics::counter!("gatehouse_logins_total", "outcome" => "failed").increment(1);
-            if let Some(until) = lock {
-                metrics::counter!("gatehouse_lockouts_total").increment(1);
-                let mut lockout = Event::new(Kind::Lockout).detail(json!({"seconds": until - now}));
-                lockout.user_id = known_id;
-                audit::record(app, lockout, client).await?;
-                tracing::warn!(user_id = ?known_id, seconds = until - now, "account locked after failed logins");
-            }
+            record_lockout(app, known_id, verdict, client).await?;
             return Err(ApiError::InvalidCredentials);
         }
     };
-    app.store.clear_login_failures(&account).await?;
     if user.disabled {
         let event =
             Event::by_self(Kind::LoginFailed, user.id).detail(json!({"reason": "disabled"}));
@@ -232,19 +221,29 @@ pub async fn check_login(app: &App, attempt: LoginAttempt, client: &ClientInfo) 
     Ok(user)
 }
 
-/// The counter a login attempt is charged to: the account when one
-/// matched, however it was named (any case or width of the username, or
-/// the email), else what was typed. Hashed, so attempted names are not
-/// stored.
-fn lockout_key(user: Option<Uuid>, column: LoginColumn, key: &str) -> String {
-    let subject = match user {
-        Some(id) => format!("user:{id}"),
-        None => format!("{}:{key}", column.as_str()),
+/// Audits the lock a wrong password started, if it started one.
+async fn record_lockout(
+    app: &App,
+    user_id: Option<Uuid>,
+    verdict: Verdict,
+    client: &ClientInfo,
+) -> Result<()> {
+    let Verdict::Wrong {
+        lock_seconds: Some(seconds),
+    } = verdict
+    else {
+        return Ok(());
     };
-    Sha256::digest(subject.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    metrics::counter!("gatehouse_lockouts_total").increment(1);
+    let mut lockout = Event::new(Kind::Lockout).detail(json!({"seconds": seconds}));
+    lockout.user_id = user_id;
+    audit::record(app, lockout, client).await?;
+    tracing::warn!(
+        ?user_id,
+        seconds,
+        "account locked after failed password checks"
+    );
+    Ok(())
 }
 
 /// The lookup form of a username: NFKC, lower-cased. Applied to whatever was
@@ -283,7 +282,14 @@ where
     serde::Deserialize::deserialize(deserializer).map(Some)
 }
 
-pub async fn update_profile(app: &App, user: &User, update: ProfileUpdate) -> Result<User> {
+/// Applies a profile change and audits it as `profile_changed`, naming the
+/// fields that changed (not their values).
+pub async fn update_profile(
+    app: &App,
+    user: &User,
+    update: ProfileUpdate,
+    client: &ClientInfo,
+) -> Result<User> {
     let mut problems = Problems::default();
     let mut changes = ProfileChanges::default();
     match update.username {
@@ -323,10 +329,21 @@ pub async fn update_profile(app: &App, user: &User, update: ProfileUpdate) -> Re
         }
     }
     problems.into_result().map_err(ApiError::Validation)?;
-    if changes.username.is_none() && changes.email.is_none() && changes.name.is_none() {
+    let fields: Vec<&str> = [
+        ("username", changes.username.is_some()),
+        ("email", changes.email.is_some()),
+        ("name", changes.name.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(field, given)| given.then_some(field))
+    .collect();
+    if fields.is_empty() {
         return Ok(user.clone());
     }
-    Ok(app.store.update_profile(user.id, changes).await?)
+    let updated = app.store.update_profile(user.id, changes).await?;
+    let event = Event::by_self(Kind::ProfileChanged, user.id).detail(json!({"fields": fields}));
+    audit::record(app, event, client).await?;
+    Ok(updated)
 }
 
 /// The current password, and the new one.
@@ -354,19 +371,17 @@ pub async fn change_password(
         .and_then(|raw| problems.check(Password::given("current_password", &raw)));
     let username = Username::parse(&user.username).ok();
     let email = user.email.as_deref().and_then(|e| Email::parse(e).ok());
-    let new = required(&mut problems, "new_password", change.new_password).and_then(|raw| {
-        problems.check(app.password_policy.check(
-            "new_password",
-            &raw,
-            username.as_ref(),
-            email.as_ref(),
-        ))
-    });
+    let new = match required(&mut problems, "new_password", change.new_password) {
+        Some(raw) => {
+            problems.check(check_new_password(app, "new_password", raw, username, email).await?)
+        }
+        None => None,
+    };
     problems.into_result().map_err(ApiError::Validation)?;
     let (Some(current), Some(new)) = (current, new) else {
         unreachable!("no problems means both fields parsed");
     };
-    verify_own_password(app, user, &current).await?;
+    verify_own_password(app, user, &current, client).await?;
     let hash = app.hasher.hash(&new).await?;
     app.store.set_password_hash(user.id, &hash).await?;
     let ended = app
@@ -399,19 +414,33 @@ pub async fn delete_own_account(
         .and_then(|raw| problems.check(Password::given("password", &raw)));
     problems.into_result().map_err(ApiError::Validation)?;
     let password = password.expect("no problems means the password parsed");
-    verify_own_password(app, user, &password).await?;
+    verify_own_password(app, user, &password, client).await?;
     app.store.delete_user(user.id).await?;
     audit::record(app, Event::by_self(Kind::UserDeleted, user.id), client).await?;
     tracing::info!(user_id = %user.id, "account deleted");
     Ok(())
 }
 
-async fn verify_own_password(app: &App, user: &User, password: &Password) -> Result<()> {
+/// Confirms the signed-in user's own password before a change that needs
+/// it. The check counts toward the account's lockout like a login, so a
+/// stolen access token is no way to guess the password; a wrong one is
+/// audited as `reauth_failed`.
+async fn verify_own_password(
+    app: &App,
+    user: &User,
+    password: &Password,
+    client: &ClientInfo,
+) -> Result<()> {
     let hash = app.store.password_hash(user.id).await?;
-    if !app.hasher.verify(password, hash.as_deref()).await? {
-        return Err(ApiError::InvalidCredentials);
+    let account = app.lockout.account(user.id);
+    match lockout::check(app, &account, password, hash).await? {
+        Verdict::Correct => Ok(()),
+        verdict => {
+            audit::record(app, Event::by_self(Kind::ReauthFailed, user.id), client).await?;
+            record_lockout(app, Some(user.id), verdict, client).await?;
+            Err(ApiError::InvalidCredentials)
+        }
     }
-    Ok(())
 }
 
 /// What an admin may change about an account; absent fields stay as they are.
@@ -486,6 +515,23 @@ pub async fn delete_by_admin(
     audit::record(app, event, client).await?;
     tracing::info!(user_id = %target, admin_id = %admin.id, "account deleted by an admin");
     Ok(())
+}
+
+/// Applies the password rules to a newly chosen password. The check runs
+/// in the bounded hashing pool, never on the async workers: its cost is
+/// small and capped, but it is CPU work on attacker-chosen input.
+async fn check_new_password(
+    app: &App,
+    field: &'static str,
+    raw: String,
+    username: Option<Username>,
+    email: Option<Email>,
+) -> Result<std::result::Result<Password, FieldError>> {
+    let policy = app.password_policy;
+    Ok(app
+        .hasher
+        .run_blocking(move || policy.check(field, &raw, username.as_ref(), email.as_ref()))
+        .await?)
 }
 
 fn required(problems: &mut Problems, field: &str, value: Option<String>) -> Option<String> {

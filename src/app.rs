@@ -12,8 +12,9 @@ use crate::auth::keys::{KeyError, KeyRing};
 use crate::auth::{HashError, PasswordHasher, RefreshTokens, TokenService};
 use crate::config::Config;
 use crate::domain::PasswordPolicy;
-use crate::domain::lockout::LockoutPolicy;
+use crate::http::connections;
 use crate::http::rate_limit::RateLimiter;
+use crate::lockout::Lockout;
 use crate::store::{Store, StoreError};
 
 pub struct App {
@@ -23,7 +24,7 @@ pub struct App {
     pub tokens: TokenService,
     pub refresh_tokens: RefreshTokens,
     pub password_policy: PasswordPolicy,
-    pub lockout_policy: LockoutPolicy,
+    pub lockout: Lockout,
     pub rate_limiter: RateLimiter,
 }
 
@@ -66,6 +67,7 @@ pub async fn build(config: Config) -> Result<AppState, StartupError> {
     let store = open_store(&config).await?;
     let keys = KeyRing::load(&config, &store).await?;
     let refresh_tokens = RefreshTokens::load(&store).await?;
+    let lockout = Lockout::load(&config, &store).await?;
     let hasher = PasswordHasher::new(
         config.argon2,
         config.max_concurrent_hashes,
@@ -78,11 +80,8 @@ pub async fn build(config: Config) -> Result<AppState, StartupError> {
         password_policy: PasswordPolicy {
             min_length: config.password_min_length,
         },
-        lockout_policy: LockoutPolicy::new(
-            config.lockout_threshold,
-            config.lockout_duration.as_secs() as i64,
-        ),
-        rate_limiter: RateLimiter::new(config.rate_limit_per_minute),
+        lockout,
+        rate_limiter: RateLimiter::new(config.rate_limit_per_minute, config.rate_limit_ipv6_prefix),
         hasher,
         store,
         config,
@@ -109,12 +108,13 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let maintenance = crate::maintenance::start(&state);
     let router = crate::http::router(state.clone());
-    let result = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let max_connections = state
+        .config
+        .max_connections
+        .unwrap_or_else(connections::default_max_connections);
+    tracing::info!(max_connections, "accepting connections");
+    let limits = connections::Limits::with_max_connections(max_connections);
+    let result = connections::serve(listener, router, limits, shutdown).await;
     maintenance.iter().for_each(|task| task.abort());
     state.store.close().await;
     result

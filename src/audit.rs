@@ -25,10 +25,12 @@ pub enum Kind {
     UserEnabled,
     UserDeleted,
     KeyRotated,
+    ReauthFailed,
+    ProfileChanged,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 15] = [
         Kind::Register,
         Kind::LoginSucceeded,
         Kind::LoginFailed,
@@ -42,6 +44,8 @@ impl Kind {
         Kind::UserEnabled,
         Kind::UserDeleted,
         Kind::KeyRotated,
+        Kind::ReauthFailed,
+        Kind::ProfileChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,6 +63,8 @@ impl Kind {
             Kind::UserEnabled => "user_enabled",
             Kind::UserDeleted => "user_deleted",
             Kind::KeyRotated => "key_rotated",
+            Kind::ReauthFailed => "reauth_failed",
+            Kind::ProfileChanged => "profile_changed",
         }
     }
 

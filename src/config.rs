@@ -98,6 +98,9 @@ pub struct Argon2Settings {
 pub struct Config {
     pub database_url: DatabaseUrl,
     pub bind_addr: SocketAddr,
+    /// Connections open at once; `None`: as many as the descriptor limit
+    /// allows (see [`crate::http::connections::default_max_connections`]).
+    pub max_connections: Option<usize>,
     /// `None`: a random key is generated once and kept in the database.
     pub jwt_secret: Option<SecretString>,
     pub jwt_algorithm: JwtAlgorithm,
@@ -116,6 +119,8 @@ pub struct Config {
     pub lockout_threshold: u32,
     pub lockout_duration: Duration,
     pub rate_limit_per_minute: u32,
+    /// IPv6 clients share one allowance per network of this prefix length.
+    pub rate_limit_ipv6_prefix: u8,
     pub session_idle: Duration,
     pub audit_retention: Duration,
     pub log_format: LogFormat,
@@ -139,16 +144,25 @@ impl ConfigError {
     }
 }
 
+/// The most client connections one instance holds open at once, however
+/// many descriptors the system would allow.
+pub const CONNECTION_CEILING: u32 = 50_000;
+
+/// The `.env` file read at start-up, relative to the working directory.
+pub const DOTENV_FILE: &str = ".env";
+
 /// The passwords longer than this are refused outright (API.md section 3).
 pub const PASSWORD_MAX_LENGTH: usize = 128;
 const MIN_SECRET_BYTES: usize = 32;
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
 impl Config {
-    /// Reads the process environment, after loading `.env` when present.
+    /// Reads the process environment, after loading `.env` when present in
+    /// the working directory. Only there: a `.env` in some parent directory
+    /// belongs to something else and must not set the signing key.
     pub fn from_env() -> Result<Self, ConfigError> {
         // A missing .env is normal; a malformed one is worth stopping for.
-        match dotenvy::dotenv() {
+        match dotenvy::from_path(DOTENV_FILE) {
             Ok(_) => {}
             Err(e) if e.not_found() => {}
             Err(e) => return Err(ConfigError::new(".env", e.to_string())),
@@ -179,6 +193,10 @@ impl Config {
         Ok(Self {
             database_url: database_url(&env)?,
             bind_addr: env.parsed("BIND_ADDR", "127.0.0.1:8080".parse().expect("valid"))?,
+            max_connections: match env.string("MAX_CONNECTIONS") {
+                None => None,
+                Some(_) => Some(env.number("MAX_CONNECTIONS", 0, 1..=CONNECTION_CEILING)? as usize),
+            },
             jwt_secret: jwt_secret(&env)?,
             jwt_algorithm: jwt_algorithm(&env)?,
             jwt_issuer: env.non_empty("JWT_ISSUER", "gatehouse")?,
@@ -201,6 +219,7 @@ impl Config {
             lockout_threshold: env.number("LOCKOUT_THRESHOLD", 10, 1..=1000)?,
             lockout_duration: seconds(env.number("LOCKOUT_SECONDS", 60, 1..=3600)?),
             rate_limit_per_minute: env.number("RATE_LIMIT_PER_MINUTE", 300, 0..=1_000_000)?,
+            rate_limit_ipv6_prefix: env.number("RATE_LIMIT_IPV6_PREFIX", 64, 1..=128)? as u8,
             session_idle: DAY * env.number("SESSION_IDLE_DAYS", 7, 1..=365)?,
             audit_retention: DAY * env.number("AUDIT_RETENTION_DAYS", 90, 1..=3650)?,
             log_format: log_format(&env)?,
@@ -452,6 +471,7 @@ fn log_format(env: &Env) -> Result<LogFormat, ConfigError> {
 impl Config {
     /// Whether `peer` may tell us the client address in forwarding headers.
     pub fn is_trusted_proxy(&self, peer: IpAddr) -> bool {
+        let peer = peer.to_canonical();
         self.trusted_proxies.iter().any(|net| net.contains(&peer))
     }
 }
@@ -552,6 +572,9 @@ mod tests {
             ("LOG_FORMAT", "xml"),
             ("DATABASE_URL", "postgres://x/y"),
             ("RATE_LIMIT_PER_MINUTE", "-1"),
+            ("RATE_LIMIT_IPV6_PREFIX", "129"),
+            ("MAX_CONNECTIONS", "0"),
+            ("RATE_LIMIT_IPV6_PREFIX", "0"),
         ] {
             let err = config(&[(name, value)]).unwrap_err();
             assert_eq!(err.variable, name, "{name}={value}");

@@ -11,6 +11,7 @@ pub mod domain;
 pub mod error;
 pub mod healthcheck;
 pub mod http;
+pub mod lockout;
 pub mod maintenance;
 pub mod sessions;
 pub mod store;

@@ -59,7 +59,7 @@ pub async fn sweep(state: AppState) {
             "login counters",
             state
                 .store
-                .sweep_login_attempts(liveness.now, &state.lockout_policy)
+                .sweep_login_attempts(liveness.now, &state.lockout.policy)
                 .await,
         ),
         (

@@ -12,7 +12,7 @@ use crate::audit::{self, Event, Kind};
 use crate::domain::User;
 use crate::error::{ApiError, Result};
 use crate::http::client::ClientInfo;
-use crate::store::{Liveness, LogoutScope, NewSession, Refresh, SessionRow};
+use crate::store::{Liveness, LogoutScope, NewSession, Refresh, SessionRow, StoreError};
 
 /// What login and refresh hand back.
 pub struct TokenPair {
@@ -52,7 +52,12 @@ pub async fn start(app: &App, user: User, client: &ClientInfo) -> Result<TokenPa
             user_agent: client.user_agent.as_deref(),
             ip: ip.as_deref(),
         })
-        .await?;
+        .await
+        .map_err(|e| match e {
+            // Deleted while logging in: as for any account that does not exist.
+            StoreError::NotFound => ApiError::InvalidCredentials,
+            other => other.into(),
+        })?;
     Ok(pair(app, user, &session, refresh_token))
 }
 

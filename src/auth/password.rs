@@ -97,6 +97,16 @@ impl PasswordHasher {
         Ok(known && matches)
     }
 
+    /// Runs other CPU-bound work on passwords (the strength check) in the
+    /// same bounded pool, so no input can make it compete with the async
+    /// workers that answer every other request.
+    pub async fn run_blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        self.run(move |_| work()).await
+    }
+
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Argon2<'static>) -> T + Send + 'static,

@@ -123,6 +123,9 @@ impl TokenService {
     /// `nbf`, and returns the claims of a genuine, current access token.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
+        if has_critical_extensions(token) {
+            return Err(TokenError::Invalid);
+        }
         let ring = self.key_ring();
         if header.alg != ring.algorithm() || !is_access_token_type(header.typ.as_deref()) {
             return Err(TokenError::Invalid);
@@ -131,10 +134,33 @@ impl TokenService {
         let now = jsonwebtoken::get_current_timestamp() as i64;
         let key = ring.verifying_key(&kid, now).ok_or(TokenError::Invalid)?;
         match jsonwebtoken::decode::<AccessClaims>(token, key, &self.validation) {
+            // jsonwebtoken checks `exp` and `nbf` but not `iat`; a token
+            // claiming to be issued in the future was not issued by us.
+            Ok(data) if data.claims.iat > now.max(0) as u64 + LEEWAY_SECONDS => {
+                Err(TokenError::Invalid)
+            }
             Ok(data) => Ok(data.claims),
             Err(e) if *e.kind() == ErrorKind::ExpiredSignature => Err(TokenError::Expired),
             Err(_) => Err(TokenError::Invalid),
         }
+    }
+}
+
+/// Whether the JOSE header has `crit`. RFC 7515 §4.1.11 makes a token
+/// with critical extensions the verifier does not understand invalid, and
+/// gatehouse understands none. jsonwebtoken's `Header` drops unknown
+/// members, so the header is read again as plain JSON.
+fn has_critical_extensions(token: &str) -> bool {
+    use base64::Engine;
+    let Some(encoded) = token.split('.').next() else {
+        return true;
+    };
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(encoded) else {
+        return true;
+    };
+    match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&bytes) {
+        Ok(members) => members.contains_key("crit"),
+        Err(_) => true,
     }
 }
 

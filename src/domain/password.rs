@@ -115,16 +115,77 @@ impl PasswordPolicy {
     }
 }
 
+/// The longest password zxcvbn is asked about. Its estimator costs time
+/// that grows with the square of the length (and more, see
+/// [`L33T_VARIANT_BUDGET`]), so it only ever sees short input. Nothing
+/// longer can be refused by it anyway: the longest entry of its password
+/// list has 20 characters, and a keyboard walk long enough to need more
+/// than two turns is scored above "weak". Longer passwords get the cheap
+/// check for one long run ([`is_one_run`]).
+pub const COMMON_CHECK_MAX_CHARS: usize = 32;
+
+/// How many l33t readings zxcvbn may try for one password. It tries every
+/// combination of readings of the l33t symbols present (`4` or `@` for
+/// `a`, `1`, `!` or `|` for `i` …), each with a full dictionary scan, so
+/// a password made of many such symbols costs hundreds of milliseconds.
+/// Within this budget the check stays around a millisecond; a password
+/// beyond it is not a l33t spelling zxcvbn would recognise, since it never
+/// reads one letter from two symbols in one word.
+pub const L33T_VARIANT_BUDGET: u64 = 64;
+
+/// zxcvbn's l33t table (its `L33T_TABLE`): the symbols read as each letter.
+const L33T_READINGS: [(char, &[char]); 12] = [
+    ('a', &['4', '@']),
+    ('b', &['8']),
+    ('c', &['(', '{', '[', '<']),
+    ('e', &['3']),
+    ('g', &['6', '9']),
+    ('i', &['1', '!', '|']),
+    ('l', &['1', '|', '7']),
+    ('o', &['0']),
+    ('s', &['$', '5']),
+    ('t', &['+', '7']),
+    ('x', &['%']),
+    ('z', &['2']),
+];
+
+/// An upper bound on the l33t readings zxcvbn would try for `raw`: the
+/// product over letters of the symbols present that read as it, doubled
+/// for each symbol present that reads as two letters.
+fn l33t_variants(raw: &str) -> u64 {
+    let present = |symbol: &char| raw.contains(*symbol);
+    let per_letter: u64 = L33T_READINGS
+        .iter()
+        .map(|(_, symbols)| symbols.iter().filter(|s| present(s)).count().max(1) as u64)
+        .product();
+    let shared = ['1', '|', '7'].iter().filter(|s| present(s)).count() as u32;
+    per_letter.saturating_mul(1 << shared)
+}
+
 /// True when the password, as a whole, is one of zxcvbn's ~30,000 common
 /// passwords, ignoring case and including l33t and reversed spellings
 /// (`P@ssw0rd`, `drowssap`), or is nothing but a trivial run or keyboard
 /// walk (`87654321`, `1qaz2wsx`), which top every such list.
 ///
+/// Its cost is bounded whatever the input: zxcvbn only sees passwords of
+/// at most [`COMMON_CHECK_MAX_CHARS`] whose l33t readings fit
+/// [`L33T_VARIANT_BUDGET`]; every other password only gets the linear
+/// [`is_one_run`].
+fn is_common(raw: &str) -> bool {
+    if is_one_run(raw) {
+        return true;
+    }
+    if raw.chars().count() > COMMON_CHECK_MAX_CHARS || l33t_variants(raw) > L33T_VARIANT_BUDGET {
+        return false;
+    }
+    is_one_common_pattern(raw)
+}
+
 /// zxcvbn explains a password as its cheapest sequence of matches; a single
 /// match covering everything means the password is exactly that pattern.
 /// Its feedback warnings are the public way to tell that a dictionary match
 /// came from the password list rather than from English words or names.
-fn is_common(raw: &str) -> bool {
+fn is_one_common_pattern(raw: &str) -> bool {
     let entropy = zxcvbn::zxcvbn(raw, &[]);
     let [only] = entropy.sequence() else {
         return false;
@@ -142,6 +203,20 @@ fn is_common(raw: &str) -> bool {
         MatchPattern::Sequence(_) | MatchPattern::Spatial(_) => entropy.score() <= Score::One,
         _ => false,
     }
+}
+
+/// A run of characters a fixed step apart (`abcdefgh`, `97531`, or any
+/// stretch of consecutive code points), which zxcvbn scores as a trivial
+/// sequence at any length. Checked here in one pass, for passwords too
+/// long to hand to zxcvbn.
+fn is_one_run(raw: &str) -> bool {
+    let codes: Vec<i64> = raw.chars().map(|c| i64::from(u32::from(c))).collect();
+    let Some(step) = codes.windows(2).next().map(|w| w[1] - w[0]) else {
+        return false;
+    };
+    (1..=5).contains(&step.abs())
+        && codes.len() >= 3
+        && codes.windows(2).all(|w| w[1] - w[0] == step)
 }
 
 #[cfg(test)]
@@ -208,5 +283,51 @@ mod tests {
         assert_eq!(code("my-ALICE-pass-42"), "contains_username");
         assert_eq!(code("my-ａｌｉｃｅ-pass-42"), "contains_username");
         assert_eq!(code("xx-wonder.land-xx"), "contains_email");
+    }
+
+    /// Every spelling the check must refuse is decided the same way when it
+    /// is at the length limits of what zxcvbn is given.
+    #[test]
+    fn long_runs_are_refused_at_any_length() {
+        let letters: String = ('a'..='z').collect();
+        assert_eq!(code(&letters), "common_password");
+        let codepoints: String = (0x100u32..0x140).filter_map(char::from_u32).collect();
+        assert_eq!(codepoints.chars().count(), 64);
+        assert_eq!(code(&codepoints), "common_password");
+        let descending: String = (0x4e00u32..0x4e80)
+            .rev()
+            .step_by(3)
+            .filter_map(char::from_u32)
+            .collect();
+        assert_eq!(code(&descending), "common_password");
+        // A run with a break in it is not one run.
+        assert_eq!(code("abcdefghijklmnopqrstuvwxyz0123456789abcd"), "ok");
+    }
+
+    #[test]
+    fn zxcvbn_only_sees_short_passwords_with_few_l33t_readings() {
+        // The slowest inputs found: many distinct l33t symbols.
+        for slow in [
+            "@4(<{[1|7!$5+69023%8",
+            "@034+6$785(9!<%1{2|[4+6$785(9!<%1{2|[@03",
+            &"@4$5!1|0+7".repeat(13)[..128],
+        ] {
+            assert!(
+                slow.chars().count() > COMMON_CHECK_MAX_CHARS
+                    || l33t_variants(slow) > L33T_VARIANT_BUDGET,
+                "{slow} would reach zxcvbn"
+            );
+            assert_eq!(code(slow), "ok", "{slow}");
+        }
+        // Common passwords' l33t spellings stay well within the budget.
+        for l33t in [
+            "P@$$w0rd",
+            "p@55w0rd",
+            "q1w2e3r4t5y6u7i8o9p0",
+            "!qaz@wsx",
+            "1|0v3y0u",
+        ] {
+            assert!(l33t_variants(l33t) <= L33T_VARIANT_BUDGET, "{l33t}");
+        }
     }
 }

@@ -31,7 +31,7 @@ impl ClientInfo {
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip());
+            .map(|ConnectInfo(addr)| addr.ip().to_canonical());
         let ip = peer.map(|peer| client_ip(config, peer, &parts.headers));
         let user_agent = parts
             .headers
@@ -76,7 +76,12 @@ impl FromRequestParts<AppState> for ClientInfo {
 /// chain from the nearest hop outwards, trusted proxies are skipped and the
 /// first address that is not one is the client. An unreadable entry stops
 /// the walk: nothing beyond it can be trusted.
+///
+/// Every address is canonical: an IPv4 client of a dual-stack socket
+/// (`::ffff:192.0.2.1`) is `192.0.2.1`, so it matches `TRUSTED_PROXIES`,
+/// has one rate-limit allowance and is logged one way.
 pub fn client_ip(config: &Config, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+    let peer = peer.to_canonical();
     if !config.is_trusted_proxy(peer) {
         return peer;
     }
@@ -123,12 +128,14 @@ fn forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
         .collect()
 }
 
-/// `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1` or `[2001:db8::1]:4711`.
+/// `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1` or `[2001:db8::1]:4711`, in
+/// canonical form.
 fn parse_address(raw: &str) -> Option<IpAddr> {
     raw.parse::<IpAddr>()
         .ok()
         .or_else(|| raw.parse::<SocketAddr>().ok().map(|s| s.ip()))
         .or_else(|| raw.strip_prefix('[')?.strip_suffix(']')?.parse().ok())
+        .map(|ip| ip.to_canonical())
 }
 
 #[cfg(test)]
@@ -176,6 +183,20 @@ mod tests {
             r#"for=192.0.2.60;proto=http, for="[2001:db8::1]:4711""#,
         )]);
         assert_eq!(client_ip(&c, ip("10.0.0.1"), &h), ip("2001:db8::1"));
+    }
+
+    #[test]
+    fn ipv4_mapped_addresses_are_plain_ipv4() {
+        let c = config("127.0.0.1");
+        let h = headers(&[("x-forwarded-for", "::ffff:198.51.100.7")]);
+        assert_eq!(
+            client_ip(&c, ip("::ffff:127.0.0.1"), &h),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            client_ip(&c, ip("::ffff:203.0.113.9"), &HeaderMap::new()),
+            ip("203.0.113.9")
+        );
     }
 
     #[test]

@@ -16,6 +16,14 @@ use crate::error::ApiError;
 
 const DOCUMENT_PATH: &str = "/openapi.json";
 
+/// The Content-Security-Policy of every HTML response (see
+/// [`super::html_policy`]): only this server's files; Swagger UI styles
+/// itself inline and draws icons from data: URLs. No other site may frame
+/// a page.
+pub const HTML_POLICY: &str = "default-src 'self'; img-src 'self' data:; \
+     style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; \
+     form-action 'none'";
+
 pub fn routes() -> Routes {
     Routes::default()
         .get(DOCUMENT_PATH, openapi_json)
@@ -71,16 +79,7 @@ async fn page() -> Response {
             )
     });
     (
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            // Only this server's files; Swagger UI styles itself inline and
-            // draws icons from data: URLs. No other site may frame the page.
-            (
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
-                 frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
-            ),
-        ],
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
         page.as_str(),
     )
         .into_response()

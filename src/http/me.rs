@@ -71,7 +71,7 @@ async fn me(AuthUser { user, .. }: AuthUser) -> Json<UserView> {
     Json(UserView::from(&user))
 }
 
-problems!(UpdateProblems: body_errors(), bearer_errors(), unavailable(), [
+problems!(UpdateProblems: body_errors(), bearer_errors(), rate_limited(), unavailable(), [
     ApiError::UsernameTaken,
     ApiError::EmailTaken,
 ]);
@@ -80,6 +80,9 @@ problems!(UpdateProblems: body_errors(), bearer_errors(), unavailable(), [
 ///
 /// Any of `username`, `email`, `name`; `null` clears `email` or `name`; `{}`
 /// changes nothing. `role` cannot be changed here (400 `unknown_field`).
+/// Shares the per-client limit of the credential routes, since a 409 tells
+/// whether a username or email is taken; changes are audited as
+/// `profile_changed`.
 #[utoipa::path(
     patch,
     path = "/me",
@@ -91,10 +94,12 @@ problems!(UpdateProblems: body_errors(), bearer_errors(), unavailable(), [
 )]
 async fn update(
     State(state): State<AppState>,
+    _: CredentialRateLimit,
+    client: ClientInfo,
     AuthUser { user, .. }: AuthUser,
     StrictJson(update): StrictJson<ProfileUpdate>,
 ) -> Result<Json<UserView>> {
-    let user = accounts::update_profile(&state, &user, update).await?;
+    let user = accounts::update_profile(&state, &user, update, &client).await?;
     Ok(Json(UserView::from(&user)))
 }
 

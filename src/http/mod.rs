@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 pub mod client;
+pub mod connections;
 pub mod docs;
 pub mod extract;
 pub mod health;
@@ -82,6 +83,10 @@ pub fn router(state: AppState) -> Router {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            html_policy,
+        ))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_span)
@@ -115,6 +120,17 @@ fn request_span<B>(request: &Request<B>) -> tracing::Span {
         method = %request.method(),
         path = %request.uri().path(),
     )
+}
+
+/// The Content-Security-Policy for a response that is an HTML page, on
+/// whatever route it came from; nothing for other responses.
+fn html_policy<B>(response: &axum::http::Response<B>) -> Option<HeaderValue> {
+    let is_html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/html"));
+    is_html.then(|| HeaderValue::from_static(docs::HTML_POLICY))
 }
 
 fn cors_layer(origins: &CorsOrigins) -> Option<CorsLayer> {

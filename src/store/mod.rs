@@ -198,6 +198,7 @@ impl Store {
                 let in_memory = url.contains(":memory:") || url.contains("mode=memory");
                 if !in_memory {
                     create_private_file(options.get_filename())?;
+                    make_private(options.get_filename())?;
                 }
                 let options = options
                     .create_if_missing(true)
@@ -303,6 +304,48 @@ fn create_private_file(path: &std::path::Path) -> Result<(), StoreError> {
             path.display()
         ))),
     }
+}
+
+/// Takes every permission but the owner's away from the SQLite file and
+/// its `-wal` and `-shm` companions, at every start: a file created by an
+/// older release, copied, or restored from a backup may be readable by
+/// others, and it holds password hashes and signing keys.
+fn make_private(path: &std::path::Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mut companions = vec![path.to_path_buf()];
+        for suffix in ["-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            companions.push(name.into());
+        }
+        for file in companions {
+            let Ok(metadata) = std::fs::metadata(&file) else {
+                continue;
+            };
+            let mode = metadata.permissions().mode() & 0o777;
+            if mode & 0o077 == 0 {
+                continue;
+            }
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode & 0o700))
+                .map_err(|e| {
+                    StoreError::Other(format!(
+                        "cannot restrict the permissions of {}: {e}",
+                        file.display()
+                    ))
+                })?;
+            tracing::warn!(
+                file = %file.display(),
+                from = format!("{mode:o}"),
+                to = format!("{:o}", mode & 0o700),
+                "the SQLite file was readable by others; its permissions are now the owner's only"
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// Seconds since the Unix epoch: the one time format in both schemas.

@@ -96,6 +96,8 @@ impl LogoutScope {
 }
 
 impl Store {
+    /// Opens a session; [`StoreError::NotFound`] when its user no longer
+    /// exists.
     #[tracing::instrument(skip_all, fields(user_id = %new.user_id))]
     pub async fn insert_session(&self, new: NewSession<'_>) -> StoreResult<SessionRow> {
         let at = now();
@@ -125,7 +127,14 @@ impl Store {
             .bind(&row.user_agent)
             .bind(&row.ip)
             .execute(conn)
-            .await?;
+            .await
+            .map_err(|e| match &e {
+                // The user was deleted between the password check and now.
+                sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                    StoreError::NotFound
+                }
+                _ => StoreError::from(e),
+            })?;
         });
         Ok(row)
     }

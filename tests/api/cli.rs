@@ -12,6 +12,7 @@ on_both_databases!(
     user_create_makes_an_admin_who_can_list_users,
     migrate_prepares_the_database_and_exits,
     health_exits_0_for_a_ready_server_and_1_for_none,
+    only_the_working_directory_s_env_file_is_read,
 );
 
 fn gatehouse(db: &TestDatabase) -> Command {
@@ -179,4 +180,40 @@ fn help_lists_every_command() {
     for command in ["serve", "migrate", "user", "keys", "health"] {
         assert!(help.contains(command), "{help}");
     }
+}
+
+async fn only_the_working_directory_s_env_file_is_read(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let root = tempfile::tempdir().unwrap();
+    let nested = root.path().join("deploy").join("gatehouse");
+    std::fs::create_dir_all(&nested).unwrap();
+    // A short secret is refused at start-up, so whether a `.env` was read
+    // shows in the exit status.
+    std::fs::write(root.path().join(".env"), "JWT_SECRET=read-from-a-parent\n").unwrap();
+    let output = gatehouse(&db)
+        .arg("migrate")
+        .current_dir(&nested)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "a .env two levels up was read: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    std::fs::write(nested.join(".env"), "JWT_SECRET=read-from-here\n").unwrap();
+    let output = gatehouse(&db)
+        .arg("migrate")
+        .current_dir(&nested)
+        .output()
+        .unwrap();
+    assert!(
+        !output.status.success(),
+        "the working directory's .env is read"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("JWT_SECRET"), "{stderr}");
+    assert!(
+        !stderr.contains("read-from-here"),
+        "the secret is not echoed"
+    );
 }

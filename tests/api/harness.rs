@@ -344,6 +344,7 @@ pub struct TestApp {
 
 pub struct Settings {
     vars: HashMap<String, String>,
+    bind: SocketAddr,
 }
 
 impl Settings {
@@ -358,7 +359,16 @@ impl Settings {
         ] {
             vars.insert(k.to_owned(), v.to_owned());
         }
-        Self { vars }
+        Self {
+            vars,
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+        }
+    }
+
+    /// Listens on `addr` instead of 127.0.0.1 (a port of 0 picks a free one).
+    pub fn bind(mut self, addr: &str) -> Self {
+        self.bind = addr.parse().expect("a socket address");
+        self
     }
 
     pub fn set(mut self, key: &str, value: &str) -> Self {
@@ -391,12 +401,18 @@ impl TestApp {
     /// Starts another server on an existing test database, as a second
     /// instance or a restart would.
     pub async fn spawn_on(db: Arc<TestDatabase>, settings: Settings) -> Self {
-        let mut vars = settings.vars;
+        let mut vars = settings.vars.clone();
         vars.insert("DATABASE_URL".into(), db.url.clone());
         let config = Config::from_map(&vars).expect("test configuration is valid");
         let _ = gatehouse::telemetry::init(config.log_format, &config.log_filter);
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = TcpListener::bind(settings.bind).await.unwrap();
         let addr = listener.local_addr().unwrap();
+        // A wildcard address is reached over IPv4 loopback.
+        let addr = if addr.ip().is_unspecified() {
+            SocketAddr::from(([127, 0, 0, 1], addr.port()))
+        } else {
+            addr
+        };
         let state = app::build(config).await.expect("app builds");
         let (tx, rx) = oneshot::channel();
         let server = tokio::spawn(app::serve(state.clone(), listener, async {

@@ -1,7 +1,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::harness::{Backend, PASSWORD, TestApp, assert_problem, error_fields};
+use crate::harness::{Backend, PASSWORD, Settings, TestApp, assert_problem, error_fields};
 use crate::on_both_databases;
 
 on_both_databases!(
@@ -10,6 +10,8 @@ on_both_databases!(
     patch_me_changes_the_profile,
     patch_me_refuses_role_and_taken_names,
     patch_me_through_the_alias_behaves_the_same,
+    patch_me_is_audited_and_under_the_per_client_limit,
+    names_with_invisible_formatting_are_refused,
     changing_the_password_needs_the_current_one,
     deleting_the_account_needs_the_password_and_frees_the_name,
     the_last_admin_cannot_delete_itself,
@@ -283,4 +285,65 @@ async fn the_last_admin_cannot_delete_itself(backend: Backend) {
         .request(Method::DELETE, "/me", Some(&deputy), Some(confirm))
         .await;
     assert_problem(refused, StatusCode::CONFLICT, "last_admin").await;
+}
+
+async fn patch_me_is_audited_and_under_the_per_client_limit(backend: Backend) {
+    let settings = Settings::new().set("RATE_LIMIT_PER_MINUTE", "6");
+    let app = TestApp::spawn_with(backend, settings).await;
+    // Registering and logging in take two of the six.
+    let token = app.user_token("alice").await;
+    let changed = patch(&app, "/me", &token, json!({"email": "alice@example.com"})).await;
+    assert_eq!(changed.status(), StatusCode::OK);
+    let kinds = app
+        .db
+        .texts("SELECT detail FROM audit_events WHERE kind = 'profile_changed'")
+        .await;
+    assert_eq!(kinds.len(), 1);
+    let detail: Value = serde_json::from_str(&kinds[0]).unwrap();
+    assert_eq!(detail, json!({"fields": ["email"]}), "fields, never values");
+    // Probing names through 409s uses up the allowance like a login would.
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        let probe = patch(
+            &app,
+            "/me",
+            &token,
+            json!({"username": format!("probe{i}")}),
+        )
+        .await;
+        statuses.push(probe.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 200, 429]);
+}
+
+async fn names_with_invisible_formatting_are_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.user_token("alice").await;
+    for name in [
+        "admin\u{202E}nimda",
+        "al\u{200B}ice",
+        "\u{2066}alice\u{2069}",
+        "\u{FEFF}alice",
+    ] {
+        let response = patch(&app, "/me", &token, json!({"name": name})).await;
+        let body = assert_problem(response, StatusCode::BAD_REQUEST, "validation_failed").await;
+        assert_eq!(
+            error_fields(&body),
+            vec![("name".into(), "invalid_character".into())],
+            "{name:?}"
+        );
+        let response = app
+            .post(
+                "/auth/register",
+                json!({"username": "bob", "password": PASSWORD, "name": name}),
+            )
+            .await;
+        let body = assert_problem(response, StatusCode::BAD_REQUEST, "validation_failed").await;
+        assert_eq!(
+            error_fields(&body),
+            vec![("name".into(), "invalid_character".into())]
+        );
+    }
+    let fine = patch(&app, "/me", &token, json!({"name": "Zoë محمد 李"})).await;
+    assert_eq!(fine.status(), StatusCode::OK);
 }

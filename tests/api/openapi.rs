@@ -350,6 +350,31 @@ async fn the_docs_page_and_its_files_come_from_the_server(backend: Backend) {
         let response = app.client.get(app.url(missing)).send().await.unwrap();
         assert_problem(response, StatusCode::NOT_FOUND, "not_found").await;
     }
+    // Every HTML page carries the policy, on whichever path it is served,
+    // so none can be framed; other files need none.
+    for html in ["/docs/index.html", "/docs/oauth2-redirect.html"] {
+        let response = app.client.get(app.url(html)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{html}");
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{html}"
+        );
+        assert_eq!(
+            response.headers()["content-security-policy"],
+            csp.as_str(),
+            "{html}"
+        );
+    }
+    let script = app
+        .client
+        .get(app.url("/docs/swagger-ui-bundle.js"))
+        .send()
+        .await
+        .unwrap();
+    assert!(!script.headers().contains_key("content-security-policy"));
 }
 
 /// The Postman collection at the top of the repository calls every route

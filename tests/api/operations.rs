@@ -3,10 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::harness::{Backend, PASSWORD, TestApp, assert_problem};
+use crate::harness::{Backend, PASSWORD, Settings, TestApp, assert_problem};
 use crate::on_both_databases;
 
 on_both_databases!(
@@ -15,6 +15,7 @@ on_both_databases!(
     a_client_request_id_is_kept_only_when_well_formed,
     a_database_outage_is_a_quick_503_and_the_server_recovers,
     metrics_count_requests_by_route_template,
+    invented_methods_cannot_grow_the_metrics,
 );
 
 async fn health_reports_live_and_ready(backend: Backend) {
@@ -234,6 +235,62 @@ async fn metrics_count_requests_by_route_template(backend: Backend) {
         !text.contains(&someone.to_string()),
         "raw paths never become labels"
     );
+}
+
+async fn invented_methods_cannot_grow_the_metrics(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let render = || async {
+        app.client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let invented = |i: usize| format!("X{i}{}", "M".repeat(4000));
+    for i in 0..20 {
+        let method = Method::from_bytes(invented(i).as_bytes()).unwrap();
+        let response = app
+            .client
+            .request(method, app.url("/health/live"))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_client_error(), "{}", response.status());
+    }
+    let text = render().await;
+    assert!(!text.contains("MMMM"), "no invented method became a label");
+    assert!(text.contains(r#"method="other""#), "{text}");
+}
+
+/// A file made readable by others (an older release, a copy, a restore
+/// from backup) is made private again at the next start, WAL files too.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_existing_sqlite_file_with_loose_permissions_is_tightened_at_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.register("alice").await;
+    let db = app.db.clone();
+    app.stop().await;
+    let file = db.url.strip_prefix("sqlite://").unwrap().to_owned();
+    let companions = [file.clone(), format!("{file}-wal"), format!("{file}-shm")];
+    // The WAL files may be gone after a clean shutdown; make them exist.
+    for path in &companions {
+        let _ = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path);
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let restarted = TestApp::spawn_on(db, Settings::new()).await;
+    restarted.login("alice", PASSWORD).await;
+    for path in &companions {
+        let mode = std::fs::metadata(path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{path} has mode {mode:o}");
+    }
 }
 
 /// The SQLite file holds password hashes and signing keys: only its owner

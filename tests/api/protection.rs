@@ -17,6 +17,7 @@ on_both_databases!(
     the_per_ip_limit_covers_every_credential_endpoint,
     a_spoofed_forwarded_for_does_not_escape_the_limit,
     a_trusted_proxy_names_the_client,
+    ipv4_clients_of_a_dual_stack_socket_are_plain_ipv4_addresses,
     a_zero_rate_limit_turns_the_per_ip_limit_off,
     failed_logins_take_the_same_time_for_unknown_and_real_accounts,
     a_full_hashing_queue_is_503_while_other_routes_stay_fast,
@@ -280,6 +281,57 @@ async fn a_trusted_proxy_names_the_client(backend: Backend) {
         StatusCode::TOO_MANY_REQUESTS
     );
     assert_eq!(via("198.51.100.8").await.status(), StatusCode::OK);
+}
+
+/// Bound to `[::]`, the server sees IPv4 clients as `::ffff:127.0.0.1`;
+/// they must still match `TRUSTED_PROXIES=127.0.0.1`, be limited per
+/// client behind the proxy, and be recorded as plain IPv4.
+async fn ipv4_clients_of_a_dual_stack_socket_are_plain_ipv4_addresses(backend: Backend) {
+    let settings = Settings::new()
+        .bind("[::]:0")
+        .set("TRUSTED_PROXIES", "127.0.0.1")
+        .set("RATE_LIMIT_PER_MINUTE", "2");
+    let app = TestApp::spawn_with(backend, settings).await;
+    app.register("alice").await;
+    let login_from = |client_ip: &'static str| {
+        let app = &app;
+        async move {
+            app.client
+                .post(app.url("/auth/login"))
+                .header("x-forwarded-for", client_ip)
+                .json(&json!({"username": "alice", "password": PASSWORD}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let body: Value = login_from("198.51.100.7").await.json().await.unwrap();
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let sessions: Value = app.get("/me/sessions", &token).await.json().await.unwrap();
+    assert_eq!(sessions["sessions"][0]["ip"], "198.51.100.7");
+    // Each client behind the proxy has its own allowance.
+    assert_eq!(login_from("198.51.100.7").await.status(), StatusCode::OK);
+    assert_eq!(
+        login_from("198.51.100.7").await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(login_from("198.51.100.8").await.status(), StatusCode::OK);
+
+    // Without a proxy in between, the client is 127.0.0.1, not ::ffff:….
+    let direct = TestApp::spawn_with(backend, Settings::new().bind("[::]:0")).await;
+    let token = direct.user_token("bob").await;
+    let sessions: Value = direct
+        .get("/me/sessions", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(sessions["sessions"][0]["ip"], "127.0.0.1");
+    let ips = direct.db.texts("SELECT ip FROM audit_events").await;
+    assert!(
+        !ips.is_empty() && ips.iter().all(|ip| ip == "127.0.0.1"),
+        "{ips:?}"
+    );
 }
 
 async fn a_zero_rate_limit_turns_the_per_ip_limit_off(backend: Backend) {
