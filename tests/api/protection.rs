@@ -21,6 +21,7 @@ on_both_databases!(
     a_zero_rate_limit_turns_the_per_ip_limit_off,
     failed_logins_take_the_same_time_for_unknown_and_real_accounts,
     a_full_hashing_queue_is_503_while_other_routes_stay_fast,
+    the_password_rules_run_in_the_hashing_pool,
     stale_counters_and_old_audit_events_are_swept,
 );
 
@@ -457,6 +458,56 @@ async fn a_full_hashing_queue_is_503_while_other_routes_stay_fast(backend: Backe
         slowest < Duration::from_secs(1),
         "/me and /health/live never waited on hashing: {slowest:?}"
     );
+}
+
+/// The password rules are CPU work on attacker-chosen input: they queue for
+/// the bounded hashing pool like a hash does, and never run on the threads
+/// that answer other requests. With the pool's one slot held, a
+/// registration (even one that fails validation elsewhere) waits for it.
+async fn the_password_rules_run_in_the_hashing_pool(backend: Backend) {
+    let settings = Settings::new()
+        .set("MAX_CONCURRENT_HASHES", "1")
+        .set("HASH_QUEUE_TIMEOUT_SECONDS", "1")
+        .set("RATE_LIMIT_PER_MINUTE", "0");
+    let app = TestApp::spawn_with(backend, settings).await;
+    let hasher = app.state.hasher.clone();
+    let (held_tx, held_rx) = tokio::sync::oneshot::channel();
+    let holder = tokio::spawn(async move {
+        hasher
+            .run_blocking(move || {
+                let _ = held_tx.send(());
+                std::thread::sleep(Duration::from_secs(3));
+            })
+            .await
+    });
+    held_rx.await.unwrap();
+    let slow_password = "@4$5!1|0+7".repeat(12);
+    let started = Instant::now();
+    let response = app
+        .post(
+            "/auth/register",
+            json!({"username": "alice", "password": slow_password, "role": "superuser"}),
+        )
+        .await;
+    assert_problem(
+        response,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "service_unavailable",
+    )
+    .await;
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    // Other routes answer meanwhile.
+    let live = app.client.get(app.url("/health/live")).send().await.unwrap();
+    assert_eq!(live.status(), StatusCode::OK);
+    holder.await.unwrap().unwrap();
+    // With the slot free, the same request gets its validation errors.
+    let response = app
+        .post(
+            "/auth/register",
+            json!({"username": "alice", "password": "@4$5!1|0+7".repeat(12), "role": "superuser"}),
+        )
+        .await;
+    assert_problem(response, StatusCode::BAD_REQUEST, "validation_failed").await;
 }
 
 async fn stale_counters_and_old_audit_events_are_swept(backend: Backend) {
