@@ -8,10 +8,10 @@ use uuid::Uuid;
 
 use crate::app::App;
 use crate::audit::{self, Event, Kind};
+use crate::client::ClientInfo;
 use crate::domain::{DisplayName, Email, FieldError, Password, Problems, Role, User, Username};
 use crate::error::{ApiError, Result};
-use crate::http::client::ClientInfo;
-use crate::lockout::{self, Verdict};
+use crate::lockout::Verdict;
 use crate::store::{LoginColumn, NewUser, ProfileChanges};
 
 // A registration as received; every field is still unchecked. Fields are
@@ -189,7 +189,11 @@ pub async fn check_login(app: &App, attempt: LoginAttempt, client: &ClientInfo) 
         Some(id) => app.lockout.account(id),
         None => app.lockout.unknown(column, &key),
     };
-    let verdict = match lockout::check(app, &account, &password, stored).await {
+    let checked = app
+        .lockout
+        .check(&app.store, &app.hasher, &account, &password, stored)
+        .await;
+    let verdict = match checked {
         Err(locked @ ApiError::TooManyAttempts { .. }) => {
             // Even the right password waits: the lock is about the account.
             metrics::counter!("gatehouse_logins_total", "outcome" => "locked").increment(1);
@@ -433,7 +437,11 @@ async fn verify_own_password(
 ) -> Result<()> {
     let hash = app.store.password_hash(user.id).await?;
     let account = app.lockout.account(user.id);
-    match lockout::check(app, &account, password, hash).await? {
+    match app
+        .lockout
+        .check(&app.store, &app.hasher, &account, password, hash)
+        .await?
+    {
         Verdict::Correct => Ok(()),
         verdict => {
             audit::record(app, Event::by_self(Kind::ReauthFailed, user.id), client).await?;

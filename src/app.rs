@@ -1,21 +1,16 @@
-//! The application: its shared state, how it is assembled from the
-//! configuration, and how it serves until told to stop.
+//! The application's shared state: what every handler, use case and
+//! background job reads. How it is assembled and served is in
+//! [`crate::server`].
 
-use std::future::Future;
-use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
-
-use crate::auth::keys::{KeyError, KeyRing};
-use crate::auth::{HashError, PasswordHasher, RefreshTokens, TokenService};
+use crate::auth::{PasswordHasher, RefreshTokens, TokenService};
 use crate::config::Config;
 use crate::domain::PasswordPolicy;
-use crate::http::connections;
-use crate::http::rate_limit::RateLimiter;
 use crate::lockout::Lockout;
-use crate::store::{Store, StoreError};
+use crate::rate_limit::RateLimiter;
+use crate::store::Store;
 
 pub struct App {
     pub config: Config,
@@ -32,113 +27,16 @@ pub struct App {
 #[derive(Clone)]
 pub struct AppState(Arc<App>);
 
+impl AppState {
+    pub fn new(app: App) -> Self {
+        Self(Arc::new(app))
+    }
+}
+
 impl Deref for AppState {
     type Target = App;
 
     fn deref(&self) -> &App {
         &self.0
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    #[error("database: {0}")]
-    Database(#[from] StoreError),
-    #[error("signing keys: {0}")]
-    Keys(#[from] KeyError),
-    #[error("password hashing: {0}")]
-    Hashing(#[from] HashError),
-    #[error("cannot listen on {addr}: {source}")]
-    Listen {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
-}
-
-/// Opens the database and applies pending migrations; every command starts
-/// here.
-pub async fn open_store(config: &Config) -> Result<Store, StartupError> {
-    let store = Store::open(&config.database_url)?;
-    store.migrate().await?;
-    Ok(store)
-}
-
-pub async fn build(config: Config) -> Result<AppState, StartupError> {
-    let store = open_store(&config).await?;
-    let keys = KeyRing::load(&config, &store).await?;
-    let refresh_tokens = RefreshTokens::load(&store).await?;
-    let lockout = Lockout::load(&config, &store).await?;
-    let hasher = PasswordHasher::new(
-        config.argon2,
-        config.max_concurrent_hashes,
-        config.hash_queue_timeout,
-    )
-    .await?;
-    Ok(AppState(Arc::new(App {
-        tokens: TokenService::new(&config, keys),
-        refresh_tokens,
-        password_policy: PasswordPolicy {
-            min_length: config.password_min_length,
-        },
-        lockout,
-        rate_limiter: RateLimiter::new(config.rate_limit_per_minute, config.rate_limit_ipv6_prefix),
-        hasher,
-        store,
-        config,
-    })))
-}
-
-/// Binds the configured address.
-pub async fn listen(config: &Config) -> Result<TcpListener, StartupError> {
-    TcpListener::bind(config.bind_addr)
-        .await
-        .map_err(|source| StartupError::Listen {
-            addr: config.bind_addr,
-            source,
-        })
-}
-
-/// Serves on `listener` until `shutdown` resolves, then lets in-flight
-/// requests finish. Taking the listener and the signal as arguments lets
-/// tests run the real server on port 0 and stop it at will.
-pub async fn serve(
-    state: AppState,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let maintenance = crate::maintenance::start(&state);
-    let router = crate::http::router(state.clone());
-    let max_connections = state
-        .config
-        .max_connections
-        .unwrap_or_else(connections::default_max_connections);
-    tracing::info!(max_connections, "accepting connections");
-    let limits = connections::Limits::with_max_connections(max_connections);
-    let result = connections::serve(listener, router, limits, shutdown).await;
-    maintenance.iter().for_each(|task| task.abort());
-    state.store.close().await;
-    result
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutting down; finishing requests in flight");
 }

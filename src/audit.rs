@@ -6,8 +6,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::app::App;
+use crate::client::ClientInfo;
 use crate::error::Result;
-use crate::http::client::ClientInfo;
 use crate::store::AuditRow;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,7 +130,7 @@ pub async fn record(app: &App, event: Event, client: &ClientInfo) -> Result<()> 
         actor_id: event.actor_id.map(|id| id.to_string()),
         ip: client.ip.map(|ip| ip.to_string()),
         user_agent: client.user_agent.clone(),
-        request_id: crate::http::request_id::current().filter(|id| !id.is_empty()),
+        request_id: client.request_id.clone(),
         detail: event.detail.map(|d| d.to_string()),
     };
     app.store.insert_audit_event(&row).await?;

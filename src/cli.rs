@@ -7,12 +7,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::accounts::{self, Granting, Registration};
-use crate::app;
 use crate::audit::{self, Event, Kind};
 use crate::auth::keys;
+use crate::client::ClientInfo;
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::http::client::ClientInfo;
+use crate::server;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -81,7 +81,7 @@ pub async fn run() -> ExitCode {
     }
     let outcome = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
-        Command::Migrate => app::open_store(&config)
+        Command::Migrate => server::open_store(&config)
             .await
             .map(|_| {
                 println!(
@@ -111,12 +111,12 @@ fn fail(message: std::fmt::Arguments) -> ExitCode {
 }
 
 async fn serve(config: Config) -> Result<(), String> {
-    let listener = app::listen(&config).await.map_err(|e| e.to_string())?;
-    let state = app::build(config).await.map_err(|e| e.to_string())?;
+    let listener = server::listen(&config).await.map_err(|e| e.to_string())?;
+    let state = server::build(config).await.map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let database = state.config.database_url.describe();
     tracing::info!(%addr, %database, "gatehouse listening");
-    app::serve(state, listener, app::shutdown_signal())
+    server::serve(state, listener, server::shutdown_signal())
         .await
         .map_err(|e| e.to_string())
 }
@@ -132,7 +132,7 @@ async fn create_user(
         Ok(password) if !password.is_empty() => password,
         _ => prompt_password()?,
     };
-    let state = app::build(config).await.map_err(|e| e.to_string())?;
+    let state = server::build(config).await.map_err(|e| e.to_string())?;
     let registration = Registration {
         username: Some(username),
         password: Some(password),
@@ -180,7 +180,7 @@ fn prompt_password() -> Result<String, String> {
 }
 
 async fn rotate_keys(config: Config) -> Result<(), String> {
-    let state = app::build(config).await.map_err(|e| e.to_string())?;
+    let state = server::build(config).await.map_err(|e| e.to_string())?;
     let kid = keys::rotate(&state.config, &state.store)
         .await
         .map_err(|e| e.to_string())?;

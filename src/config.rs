@@ -98,8 +98,8 @@ pub struct Argon2Settings {
 pub struct Config {
     pub database_url: DatabaseUrl,
     pub bind_addr: SocketAddr,
-    /// Connections open at once; `None`: as many as the descriptor limit
-    /// allows (see [`crate::http::connections::default_max_connections`]).
+    /// Connections open at once; `None`: as many as the process's
+    /// descriptor limit allows, up to [`CONNECTION_CEILING`].
     pub max_connections: Option<usize>,
     /// `None`: a random key is generated once and kept in the database.
     pub jwt_secret: Option<SecretString>,
@@ -143,6 +143,11 @@ impl ConfigError {
         }
     }
 }
+
+/// The longest any request may take before it is answered with 503. Every
+/// wait inside is bounded more tightly (database acquire, hashing queue);
+/// this is the backstop that guarantees no client ever hangs.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The most client connections one instance holds open at once, however
 /// many descriptors the system would allow.

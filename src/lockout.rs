@@ -21,8 +21,7 @@ use sha2::Sha256;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::app::App;
-use crate::auth::HashError;
+use crate::auth::{HashError, PasswordHasher};
 use crate::config::Config;
 use crate::domain::Password;
 use crate::domain::lockout::{Admission, LockoutPolicy, Outcome};
@@ -73,7 +72,7 @@ impl Lockout {
             .map_err(|_| StoreError::Other(format!("server secret {SECRET_NAME} is unreadable")))?;
         // A reservation outlives any live check: the hashing queue's wait,
         // then the request's whole budget for the hash and the writes.
-        let lease = config.hash_queue_timeout + crate::http::REQUEST_TIMEOUT;
+        let lease = config.hash_queue_timeout + crate::config::REQUEST_TIMEOUT;
         Ok(Self {
             policy: LockoutPolicy::new(
                 config.lockout_threshold,
@@ -105,98 +104,95 @@ impl Lockout {
     }
 }
 
-/// Verifies `password` against `stored` (the dummy hash when `None`, so an
-/// unknown account costs the same) as one counted check on `account`.
-///
-/// 429 `too_many_attempts` when the account is locked, before or after
-/// waiting for budget; 503 when no budget frees up within
-/// `HASH_QUEUE_TIMEOUT_SECONDS`, as for a full hashing queue.
-pub async fn check(
-    app: &App,
-    account: &AccountKey,
-    password: &Password,
-    stored: Option<String>,
-) -> Result<Verdict> {
-    admit(app, account).await?;
-    // Verifying and settling run as their own task: a client that hangs up
-    // drops this request's future, and an unsettled reservation would hold
-    // part of the account's budget until its lease ran out.
-    let store = app.store.clone();
-    let hasher = app.hasher.clone();
-    let policy = app.lockout.policy;
-    let settled = app.lockout.settled.clone();
-    let account = account.clone();
-    let password = password.clone();
-    let task = tokio::spawn(async move {
-        let verified = hasher.verify(&password, stored.as_deref()).await;
-        let outcome = match verified {
-            Ok(true) => Outcome::Correct,
-            Ok(false) => Outcome::Wrong,
-            Err(_) => Outcome::Abandoned,
-        };
-        let now = crate::store::now();
-        let lock = store
-            .settle_attempt(&account.0, now, &policy, outcome)
-            .await;
-        settled.notify_waiters();
-        (
-            verified,
-            lock.map(|until| until.map(|until| (until - now).max(1) as u64)),
-        )
-    });
-    let (verified, lock) = task
-        .await
-        .map_err(|e| ApiError::Internal(format!("password check task: {e}")))?;
-    let lock_seconds = lock?;
-    match verified {
-        Ok(true) => Ok(Verdict::Correct),
-        Ok(false) => Ok(Verdict::Wrong { lock_seconds }),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Reserves a check, waiting while the checks in flight hold the budget.
-async fn admit(app: &App, account: &AccountKey) -> Result<()> {
-    let lockout = &app.lockout;
-    let deadline = Instant::now() + lockout.wait_limit;
-    let mut first = true;
-    loop {
-        // Registered before looking, so a settle between the look and the
-        // wait still wakes this check.
-        let mut settled = pin!(lockout.settled.notified());
-        settled.as_mut().enable();
-        let now = crate::store::now();
-        // A waiting check first looks without locking: only when the
-        // budget seems free does it contend for the row.
-        let looks_free = first
-            || match app.store.attempts(&account.0).await? {
-                None => true,
-                Some(current) => !matches!(lockout.policy.admit(current, now), Admission::Wait),
+impl Lockout {
+    /// Verifies `password` against `stored` (the dummy hash when `None`, so
+    /// an unknown account costs the same) as one counted check on `account`.
+    ///
+    /// 429 `too_many_attempts` when the account is locked, before or after
+    /// waiting for budget; 503 when no budget frees up within
+    /// `HASH_QUEUE_TIMEOUT_SECONDS`, as for a full hashing queue.
+    pub async fn check(
+        &self,
+        store: &Store,
+        hasher: &PasswordHasher,
+        account: &AccountKey,
+        password: &Password,
+        stored: Option<String>,
+    ) -> Result<Verdict> {
+        self.admit(store, account).await?;
+        // Verifying and settling run as their own task: a client that hangs
+        // up drops this request's future, and an unsettled reservation would
+        // hold part of the account's budget until its lease ran out.
+        let store = store.clone();
+        let hasher = hasher.clone();
+        let policy = self.policy;
+        let settled = self.settled.clone();
+        let account = account.clone();
+        let password = password.clone();
+        let task = tokio::spawn(async move {
+            let verified = hasher.verify(&password, stored.as_deref()).await;
+            let outcome = match verified {
+                Ok(true) => Outcome::Correct,
+                Ok(false) => Outcome::Wrong,
+                Err(_) => Outcome::Abandoned,
             };
-        first = false;
-        if looks_free {
-            match app
-                .store
-                .admit_attempt(&account.0, now, &lockout.policy)
-                .await?
-            {
-                Admission::Admitted(_) => return Ok(()),
-                Admission::Locked { until } => {
-                    return Err(ApiError::TooManyAttempts {
-                        retry_after: Duration::from_secs((until - now).max(1) as u64),
-                    });
+            let now = crate::store::now();
+            let lock = store
+                .settle_attempt(&account.0, now, &policy, outcome)
+                .await;
+            settled.notify_waiters();
+            let lock_seconds = lock.map(|until| until.map(|until| (until - now).max(1) as u64));
+            (verified, lock_seconds)
+        });
+        let (verified, lock_seconds) = task
+            .await
+            .map_err(|e| ApiError::Internal(format!("password check task: {e}")))?;
+        let lock_seconds = lock_seconds?;
+        match verified {
+            Ok(true) => Ok(Verdict::Correct),
+            Ok(false) => Ok(Verdict::Wrong { lock_seconds }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Reserves a check, waiting while the checks in flight hold the budget.
+    async fn admit(&self, store: &Store, account: &AccountKey) -> Result<()> {
+        let deadline = Instant::now() + self.wait_limit;
+        let mut first = true;
+        loop {
+            // Registered before looking, so a settle between the look and
+            // the wait still wakes this check.
+            let mut settled = pin!(self.settled.notified());
+            settled.as_mut().enable();
+            let now = crate::store::now();
+            // A waiting check first looks without locking: only when the
+            // budget seems free does it contend for the row.
+            let looks_free = first
+                || match store.attempts(&account.0).await? {
+                    None => true,
+                    Some(current) => !matches!(self.policy.admit(current, now), Admission::Wait),
+                };
+            first = false;
+            if looks_free {
+                match store.admit_attempt(&account.0, now, &self.policy).await? {
+                    Admission::Admitted(_) => return Ok(()),
+                    Admission::Locked { until } => {
+                        return Err(ApiError::TooManyAttempts {
+                            retry_after: Duration::from_secs((until - now).max(1) as u64),
+                        });
+                    }
+                    Admission::Wait => {}
                 }
-                Admission::Wait => {}
             }
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            tracing::warn!("password checks of one account stayed busy for the whole wait");
-            return Err(HashError::Busy {
-                retry_after: lockout.wait_limit,
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                tracing::warn!("password checks of one account stayed busy for the whole wait");
+                return Err(HashError::Busy {
+                    retry_after: self.wait_limit,
+                }
+                .into());
             }
-            .into());
+            let _ = tokio::time::timeout(POLL_INTERVAL.min(left), settled).await;
         }
-        let _ = tokio::time::timeout(POLL_INTERVAL.min(left), settled).await;
     }
 }

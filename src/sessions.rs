@@ -9,9 +9,9 @@ use uuid::Uuid;
 
 use crate::app::App;
 use crate::audit::{self, Event, Kind};
+use crate::client::ClientInfo;
 use crate::domain::User;
 use crate::error::{ApiError, Result};
-use crate::http::client::ClientInfo;
 use crate::store::{Liveness, LogoutScope, NewSession, Refresh, SessionRow, StoreError};
 
 /// What login and refresh hand back.

@@ -10,14 +10,14 @@ use unicode_normalization::UnicodeNormalization;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::client::ClientInfo;
 use super::extract::{AdminUser, PathId, StrictJson};
-use super::openapi::{admin_errors, body_errors, problems, unavailable};
+use super::problem_docs::{admin_errors, body_errors, problems, unavailable};
 use super::routes::Routes;
 use super::views::{AdminUserView, AuditEventView, UserView};
 use crate::accounts::{self, AccessChange};
 use crate::app::AppState;
 use crate::audit::Kind;
+use crate::client::ClientInfo;
 use crate::domain::{FieldError, reject_control_characters};
 use crate::error::{ApiError, Result};
 use crate::store::AuditFilter;

@@ -7,14 +7,14 @@ use secrecy::ExposeSecret;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::client::ClientInfo;
 use super::extract::{MaybeAuthUser, StrictJson};
-use super::openapi::{bearer_errors, body_errors, problems, rate_limited, unavailable};
+use super::problem_docs::{bearer_errors, body_errors, problems, rate_limited, unavailable};
 use super::rate_limit::CredentialRateLimit;
 use super::routes::Routes;
 use super::views::UserView;
 use crate::accounts::{self, Granting, LoginAttempt, Registration};
 use crate::app::AppState;
+use crate::client::ClientInfo;
 use crate::domain::Role;
 use crate::error::{ApiError, Result};
 use crate::sessions::{self, TokenPair};

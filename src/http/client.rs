@@ -1,4 +1,5 @@
-//! Who is calling: the client's IP address and user agent. Forwarding
+//! Who is calling, worked out from the request: the client's IP address,
+//! user agent and request id (the [`ClientInfo`] record). Forwarding
 //! headers (`X-Forwarded-For`, `Forwarded`) are believed only when the
 //! direct peer is one of `TRUSTED_PROXIES`; otherwise the socket address is
 //! the client, so a spoofed header changes nothing.
@@ -12,38 +13,42 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
 
+use super::request_id::X_REQUEST_ID;
 use crate::app::AppState;
+use crate::client::ClientInfo;
 use crate::config::Config;
 
 /// Longest user agent kept with a session; longer ones are cut (at a
 /// character boundary). It is a label for the user, not input to validate.
 const USER_AGENT_LIMIT: usize = 512;
 
-/// Empty (`Default`) for actions taken at the command line.
-#[derive(Debug, Clone, Default)]
-pub struct ClientInfo {
-    pub ip: Option<IpAddr>,
-    pub user_agent: Option<String>,
-}
-
-impl ClientInfo {
-    fn of(config: &Config, parts: &Parts) -> Self {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip().to_canonical());
-        let ip = peer.map(|peer| client_ip(config, peer, &parts.headers));
-        let user_agent = parts
-            .headers
-            .get(USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|ua| {
-                ua.chars()
-                    .filter(|c| !c.is_control())
-                    .take(USER_AGENT_LIMIT)
-                    .collect()
-            });
-        Self { ip, user_agent }
+/// The client record of a request.
+fn client_of(config: &Config, parts: &Parts) -> ClientInfo {
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip().to_canonical());
+    let ip = peer.map(|peer| client_ip(config, peer, &parts.headers));
+    let user_agent = parts
+        .headers
+        .get(USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| {
+            ua.chars()
+                .filter(|c| !c.is_control())
+                .take(USER_AGENT_LIMIT)
+                .collect()
+        });
+    let request_id = parts
+        .headers
+        .get(&X_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned);
+    ClientInfo {
+        ip,
+        user_agent,
+        request_id,
     }
 }
 
@@ -52,7 +57,7 @@ impl ClientInfo {
 /// same client.
 pub async fn identify(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let (mut parts, body) = request.into_parts();
-    let client = ClientInfo::of(&state.config, &parts);
+    let client = client_of(&state.config, &parts);
     parts.extensions.insert(client);
     next.run(Request::from_parts(parts, body)).await
 }
@@ -68,7 +73,7 @@ impl FromRequestParts<AppState> for ClientInfo {
             .extensions
             .get::<ClientInfo>()
             .cloned()
-            .unwrap_or_else(|| ClientInfo::of(&state.config, parts)))
+            .unwrap_or_else(|| client_of(&state.config, parts)))
     }
 }
 

@@ -1,5 +1,5 @@
-//! The OpenAPI document, and Swagger UI to read and try it at `/docs`. The
-//! UI's files are compiled into the binary, so the page works with no
+//! Swagger UI, to read and try the OpenAPI document at `/docs`. The UI's
+//! files are compiled into the binary, so the page works with no
 //! network beyond this server: no CDN, no online validator.
 
 use std::sync::{Arc, OnceLock};
@@ -10,11 +10,12 @@ use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use utoipa_swagger_ui::Config;
 
-use super::openapi::{self, problems};
+use super::problem_docs::problems;
 use super::routes::Routes;
 use crate::error::ApiError;
 
-const DOCUMENT_PATH: &str = "/openapi.json";
+/// Where the OpenAPI document is served (see [`super::openapi`]).
+pub const DOCUMENT_PATH: &str = "/openapi.json";
 
 /// The Content-Security-Policy of every HTML response (see
 /// [`super::html_policy`]): only this server's files; Swagger UI styles
@@ -26,29 +27,9 @@ pub const HTML_POLICY: &str = "default-src 'self'; img-src 'self' data:; \
 
 pub fn routes() -> Routes {
     Routes::default()
-        .get(DOCUMENT_PATH, openapi_json)
         .get("/docs", page)
         .get("/docs/", to_page)
         .get("/docs/{file}", asset)
-}
-
-/// The OpenAPI document
-///
-/// This document: every route, its schemas and its error codes.
-#[utoipa::path(
-    get,
-    path = "/openapi.json",
-    tag = "operations",
-    operation_id = "openapi",
-    responses((status = 200, description = "OpenAPI 3.1.", content_type = "application/json",
-               body = Object)),
-)]
-async fn openapi_json() -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        openapi::json(),
-    )
-        .into_response()
 }
 
 /// Interactive documentation

@@ -6,14 +6,14 @@ use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::client::ClientInfo;
 use super::extract::{AuthUser, StrictJson};
-use super::openapi::{bearer_errors, body_errors, problems, rate_limited, unavailable};
+use super::problem_docs::{bearer_errors, body_errors, problems, rate_limited, unavailable};
 use super::rate_limit::CredentialRateLimit;
 use super::routes::Routes;
 use super::views::UserView;
 use crate::accounts::{self, DeletionConfirmation, PasswordChange, ProfileUpdate};
 use crate::app::AppState;
+use crate::client::ClientInfo;
 use crate::domain::Role;
 use crate::error::{ApiError, Result};
 

@@ -12,6 +12,7 @@ pub mod me;
 pub mod metrics;
 pub mod openapi;
 pub mod problem;
+pub mod problem_docs;
 pub mod rate_limit;
 pub mod request_id;
 pub mod routes;
@@ -33,14 +34,9 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::app::AppState;
-use crate::config::CorsOrigins;
+use crate::config::{CorsOrigins, REQUEST_TIMEOUT};
 use crate::error::ApiError;
 use request_id::{MakeUuidV7, X_REQUEST_ID};
-
-/// The longest any request may take before it is answered with 503. Every
-/// wait inside is bounded more tightly (database acquire, hashing queue);
-/// this is the backstop that guarantees no client ever hangs.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Every route gatehouse serves; the OpenAPI document lists the same.
 pub fn routes() -> routes::Routes {
@@ -50,6 +46,7 @@ pub fn routes() -> routes::Routes {
         .merge(me::routes())
         .merge(admin::routes())
         .merge(health::routes())
+        .merge(openapi::routes())
         .merge(docs::routes())
         .get("/metrics", metrics::render)
 }
@@ -109,7 +106,7 @@ fn request_span<B>(request: &Request<B>) -> tracing::Span {
         .unwrap_or_default();
     let client = request
         .extensions()
-        .get::<client::ClientInfo>()
+        .get::<crate::client::ClientInfo>()
         .and_then(|c| c.ip)
         .map(|ip| ip.to_string())
         .unwrap_or_default();

@@ -7,13 +7,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::TokenResponse;
-use super::client::ClientInfo;
 use super::extract::{AuthUser, OptionalJson, PathId, StrictJson};
-use super::openapi::{bearer_errors, body_errors, problems, rate_limited, unavailable};
+use super::problem_docs::{bearer_errors, body_errors, problems, rate_limited, unavailable};
 use super::rate_limit::CredentialRateLimit;
 use super::routes::Routes;
 use super::views::SessionView;
 use crate::app::AppState;
+use crate::client::ClientInfo;
 use crate::domain::{FieldError, reject_control_characters};
 use crate::error::{ApiError, Result};
 use crate::sessions;

@@ -11,8 +11,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use gatehouse::app::{self, AppState};
+use gatehouse::app::AppState;
 use gatehouse::config::Config;
+use gatehouse::server;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 use sqlx::Connection;
@@ -413,9 +414,9 @@ impl TestApp {
         } else {
             addr
         };
-        let state = app::build(config).await.expect("app builds");
+        let state = server::build(config).await.expect("app builds");
         let (tx, rx) = oneshot::channel();
-        let server = tokio::spawn(app::serve(state.clone(), listener, async {
+        let server = tokio::spawn(server::serve(state.clone(), listener, async {
             let _ = rx.await;
         }));
         Self {

@@ -497,7 +497,12 @@ async fn the_password_rules_run_in_the_hashing_pool(backend: Backend) {
     .await;
     assert!(started.elapsed() >= Duration::from_millis(900));
     // Other routes answer meanwhile.
-    let live = app.client.get(app.url("/health/live")).send().await.unwrap();
+    let live = app
+        .client
+        .get(app.url("/health/live"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(live.status(), StatusCode::OK);
     holder.await.unwrap().unwrap();
     // With the slot free, the same request gets its validation errors.
