@@ -140,9 +140,9 @@ pub struct LoginAttempt {
 }
 
 /// Checks a login. An unknown account and a wrong password give the same
-/// error after the same work (one hash verification, one counter update,
-/// one audit event), and unknown accounts are locked out just like real
-/// ones, so neither answers nor timing tell whether an account exists. A
+/// error after the same work (one counted hash verification, see
+/// [`crate::lockout`], and one audit event), and unknown accounts are locked
+/// out just like real ones, so neither answers nor timing tell whether an account exists. A
 /// disabled account is revealed only to someone who knows its password.
 pub async fn check_login(app: &App, attempt: LoginAttempt, client: &ClientInfo) -> Result<User> {
     let mut problems = Problems::default();

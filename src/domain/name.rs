@@ -25,7 +25,7 @@ impl DisplayName {
         if raw.chars().any(is_invisible_formatting) {
             return Err(FieldError::new(
                 field,
-                "invalid_character",
+                "invalid_characters",
                 "Name must not contain bidirectional-override or zero-width characters.",
             ));
         }
@@ -78,7 +78,7 @@ mod tests {
             "\u{FEFF}alice",
             "a\u{200D}b",
         ] {
-            assert_eq!(code(bad), "invalid_character", "{bad:?}");
+            assert_eq!(code(bad), "invalid_characters", "{bad:?}");
         }
         let err = DisplayName::parse_field("first_name", "x\u{202D}").unwrap_err();
         assert_eq!(err.field, "first_name");

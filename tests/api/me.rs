@@ -329,7 +329,7 @@ async fn names_with_invisible_formatting_are_refused(backend: Backend) {
         let body = assert_problem(response, StatusCode::BAD_REQUEST, "validation_failed").await;
         assert_eq!(
             error_fields(&body),
-            vec![("name".into(), "invalid_character".into())],
+            vec![("name".into(), "invalid_characters".into())],
             "{name:?}"
         );
         let response = app
@@ -341,7 +341,7 @@ async fn names_with_invisible_formatting_are_refused(backend: Backend) {
         let body = assert_problem(response, StatusCode::BAD_REQUEST, "validation_failed").await;
         assert_eq!(
             error_fields(&body),
-            vec![("name".into(), "invalid_character".into())]
+            vec![("name".into(), "invalid_characters".into())]
         );
     }
     let fine = patch(&app, "/me", &token, json!({"name": "Zoë محمد 李"})).await;
