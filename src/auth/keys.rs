@@ -73,7 +73,7 @@ impl KeyRing {
         Self::from_stored(config, &stored)
     }
 
-    fn from_secret(secret: &[u8]) -> Self {
+    pub(crate) fn from_secret(secret: &[u8]) -> Self {
         // The kid names the secret without revealing it: a digest prefix.
         let digest = Sha256::digest(secret);
         let kid = format!("hs256-{}", &URL_SAFE_NO_PAD.encode(digest)[..16]);

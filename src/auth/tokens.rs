@@ -171,3 +171,83 @@ fn is_access_token_type(typ: Option<&str>) -> bool {
         t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    const SECRET: &str = "a-test-secret-that-is-long-enough-for-hs256";
+
+    fn service() -> TokenService {
+        let vars = HashMap::from([("JWT_SECRET".to_owned(), SECRET.to_owned())]);
+        let config = Config::from_map(&vars).unwrap();
+        TokenService::new(&config, KeyRing::from_secret(SECRET.as_bytes()))
+    }
+
+    fn user() -> User {
+        let now = time::OffsetDateTime::now_utc();
+        User {
+            id: Uuid::now_v7(),
+            username: "alice".into(),
+            email: None,
+            name: None,
+            role: Role::User,
+            disabled: false,
+            created_at: now,
+            updated_at: now,
+            last_login_at: None,
+        }
+    }
+
+    fn genuine(service: &TokenService) -> String {
+        let now = jsonwebtoken::get_current_timestamp();
+        service
+            .issue(&user(), Uuid::now_v7(), now, Uuid::now_v7())
+            .token
+    }
+
+    #[test]
+    fn a_genuine_token_verifies() {
+        let service = service();
+        assert!(service.verify(&genuine(&service)).is_ok());
+    }
+
+    proptest! {
+        /// Any text as a token: refused, never a panic.
+        #[test]
+        fn any_text_is_refused(raw in "\\PC{0,200}|[A-Za-z0-9_-]{0,60}\\.[A-Za-z0-9_-]{0,60}\\.[A-Za-z0-9_-]{0,60}") {
+            prop_assert!(service().verify(&raw).is_err());
+        }
+
+        /// A genuine token with any one character changed is refused,
+        /// unless the change leaves it the same token.
+        #[test]
+        fn any_single_change_to_a_genuine_token_is_refused(
+            position in any::<prop::sample::Index>(),
+            replacement in "[A-Za-z0-9_.=+/-]",
+        ) {
+            let service = service();
+            let token = genuine(&service);
+            let index = position.index(token.len());
+            let mut changed = token.clone();
+            changed.replace_range(index..index + 1, &replacement);
+            if changed != token {
+                // base64url's last character can carry unused bits: a change
+                // there may decode to the same bytes, and then it is the same
+                // token to any verifier.
+                let same_bytes = {
+                    use base64::Engine;
+                    let decode = |t: &str| -> Vec<Vec<u8>> {
+                        t.split('.')
+                            .map(|part| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap_or_default())
+                            .collect()
+                    };
+                    decode(&changed) == decode(&token) && changed.split('.').count() == 3
+                };
+                prop_assert_eq!(service.verify(&changed).is_ok(), same_bytes, "{}", changed);
+            }
+        }
+    }
+}

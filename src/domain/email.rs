@@ -100,4 +100,33 @@ mod tests {
             "too_long"
         );
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Any text: an address or a field error, never a panic. An
+            /// accepted address and its lookup key both fit the 254
+            /// characters the database holds, however NFKC stretches them.
+            #[test]
+            fn any_text_parses_or_is_refused(raw in "\\PC{0,300}|[^@]{1,40}@[\\PC]{1,250}") {
+                if let Ok(email) = Email::parse(&raw) {
+                    prop_assert!(email.as_str().chars().count() <= 254);
+                    prop_assert!(email.key().chars().count() <= 254);
+                    prop_assert_eq!(email.as_str(), raw.as_str(), "stored as given");
+                }
+            }
+
+            /// Addresses that differ only in case share a key.
+            #[test]
+            fn case_does_not_matter(local in "[a-zA-Z0-9.]{1,20}", domain in "[a-zA-Z]{1,20}") {
+                let raw = format!("{local}@{domain}.example");
+                if let Ok(email) = Email::parse(&raw) {
+                    let upper = Email::parse(&raw.to_uppercase()).unwrap();
+                    prop_assert_eq!(email.key(), upper.key());
+                }
+            }
+        }
+    }
 }

@@ -104,4 +104,35 @@ mod tests {
             "control_character"
         );
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Any text: a username or a field error, never a panic. What is
+            /// accepted is already in its final form and parses to itself.
+            #[test]
+            fn any_text_parses_or_is_refused(raw in "\\PC{0,40}|[\\x00-\\u{FFFF}]{0,40}") {
+                if let Ok(name) = Username::parse(&raw) {
+                    let length = name.as_str().chars().count();
+                    prop_assert!((3..=32).contains(&length));
+                    prop_assert!(name.as_str().is_ascii());
+                    prop_assert_eq!(Username::parse(name.as_str()).ok(), Some(name.clone()));
+                    prop_assert_eq!(name.key(), name.as_str().to_ascii_lowercase());
+                }
+            }
+
+            /// Full-width spellings are the same name as the ASCII ones.
+            #[test]
+            fn full_width_spellings_share_the_key(raw in "[a-z][a-z0-9]{2,20}") {
+                let wide: String = raw
+                    .chars()
+                    .map(|c| char::from_u32(c as u32 - 0x21 + 0xFF01).unwrap())
+                    .collect();
+                let plain = Username::parse(&raw).unwrap();
+                prop_assert_eq!(Username::parse(&wide).unwrap().key(), plain.key());
+            }
+        }
+    }
 }

@@ -342,4 +342,24 @@ mod tests {
         assert_eq!(decode_cursor("not a cursor"), None);
         assert_eq!(decode_cursor("AAAA"), None);
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_cursor_text_decodes_to_an_id_or_nothing(raw in "\\PC{0,64}") {
+                if let Some(id) = decode_cursor(&raw) {
+                    prop_assert_eq!(decode_cursor(&encode_cursor(id)), Some(id));
+                }
+            }
+
+            #[test]
+            fn every_id_round_trips(bytes in any::<[u8; 16]>()) {
+                let id = Uuid::from_bytes(bytes);
+                prop_assert_eq!(decode_cursor(&encode_cursor(id)), Some(id));
+            }
+        }
+    }
 }

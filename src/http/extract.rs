@@ -361,4 +361,87 @@ mod tests {
         assert!(!ok("application/jsonx"));
         assert!(!is_json_content_type(None));
     }
+
+    mod properties {
+        use super::*;
+        use axum::http::Request;
+        use proptest::prelude::*;
+
+        fn parts_with(values: &[Vec<u8>]) -> Option<Parts> {
+            let mut request = Request::builder();
+            for value in values {
+                request = request.header(AUTHORIZATION, HeaderValue::from_bytes(value).ok()?);
+            }
+            Some(request.body(()).ok()?.into_parts().0)
+        }
+
+        proptest! {
+            /// Any header bytes at all: an answer, never a panic; a token
+            /// found is non-empty, trimmed, and came after a bearer scheme.
+            #[test]
+            fn any_authorization_header_is_answered(
+                values in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..80), 0..3)
+            ) {
+                if let Some(parts) = parts_with(&values)
+                    && let Ok(Some(token)) = bearer_token(&parts)
+                {
+                    prop_assert!(!token.is_empty());
+                    prop_assert_eq!(token, token.trim());
+                    prop_assert_eq!(values.len(), 1);
+                    let header = String::from_utf8_lossy(&values[0]).to_ascii_lowercase();
+                    prop_assert!(header.starts_with("bearer"));
+                }
+            }
+
+            /// `Bearer <token>` in any case, with spaces or a tab, yields
+            /// the token.
+            #[test]
+            fn a_bearer_credential_yields_its_token(
+                scheme in "[bB][eE][aA][rR][eE][rR]",
+                gap in "[ \t]{1,3}",
+                token in "[A-Za-z0-9._~+/=-]{1,60}",
+            ) {
+                let header = format!("{scheme}{gap}{token}");
+                let parts = parts_with(&[header.into_bytes()]).unwrap();
+                prop_assert_eq!(bearer_token(&parts).ok().flatten(), Some(token.as_str()));
+            }
+
+            /// Any body: a typed value or one of the documented 400s.
+            #[test]
+            fn any_body_is_read_or_refused_with_a_code(body in proptest::collection::vec(any::<u8>(), 0..200)) {
+                match parse_object::<Body>(&Bytes::from(body)) {
+                    Ok(_) => {}
+                    Err(ApiError::BadRequest { code, .. }) => prop_assert!(
+                        ["malformed_json", "not_an_object", "unknown_field", "duplicate_field", "invalid_type"]
+                            .contains(&code),
+                        "{}", code
+                    ),
+                    Err(other) => prop_assert!(false, "{:?}", other),
+                }
+            }
+
+            /// Bodies shaped like JSON objects, with arbitrary keys and
+            /// values, exercise the field checks rather than the parser.
+            #[test]
+            fn object_like_bodies_are_read_or_refused_with_a_code(
+                pairs in proptest::collection::vec(("[a-z_]{0,10}", "[\\PC]{0,12}"), 0..4),
+                raw_values in any::<bool>(),
+            ) {
+                let members: Vec<String> = pairs
+                    .iter()
+                    .map(|(k, v)| if raw_values { format!("\"{k}\":{v}") } else { format!("{:?}:{:?}", k, v) })
+                    .collect();
+                let body = format!("{{{}}}", members.join(","));
+                match parse_object::<Body>(&Bytes::from(body)) {
+                    Ok(_) => {}
+                    Err(ApiError::BadRequest { code, .. }) => prop_assert!(
+                        ["malformed_json", "not_an_object", "unknown_field", "duplicate_field", "invalid_type"]
+                            .contains(&code),
+                        "{}", code
+                    ),
+                    Err(other) => prop_assert!(false, "{:?}", other),
+                }
+            }
+        }
+    }
 }

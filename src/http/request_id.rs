@@ -74,4 +74,19 @@ mod tests {
         assert!(!acceptable(b"has space"));
         assert!(!acceptable(b"semi;colon"));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Accepted ids are exactly 1–128 bytes of the allowed set.
+            #[test]
+            fn only_well_formed_ids_are_kept(id in proptest::collection::vec(any::<u8>(), 0..160)) {
+                let expected = (1..=128).contains(&id.len())
+                    && id.iter().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b));
+                prop_assert_eq!(acceptable(&id), expected);
+            }
+        }
+    }
 }
