@@ -345,6 +345,7 @@ pub async fn update_profile(
         return Ok(user.clone());
     }
     let updated = app.store.update_profile(user.id, changes).await?;
+    app.session_cache.forget_user(user.id);
     let event = Event::by_self(Kind::ProfileChanged, user.id).detail(json!({"fields": fields}));
     audit::record(app, event, client).await?;
     Ok(updated)
@@ -392,6 +393,7 @@ pub async fn change_password(
         .store
         .end_sessions(user.id, current_session, crate::store::LogoutScope::Others)
         .await?;
+    app.session_cache.forget_user(user.id);
     let event =
         Event::by_self(Kind::PasswordChanged, user.id).detail(json!({"sessions_ended": ended}));
     audit::record(app, event, client).await?;
@@ -420,6 +422,7 @@ pub async fn delete_own_account(
     let password = password.expect("no problems means the password parsed");
     verify_own_password(app, user, &password, client).await?;
     app.store.delete_user(user.id).await?;
+    app.session_cache.forget_user(user.id);
     audit::record(app, Event::by_self(Kind::UserDeleted, user.id), client).await?;
     tracing::info!(user_id = %user.id, "account deleted");
     Ok(())
@@ -485,6 +488,7 @@ pub async fn change_access(
         .store
         .update_user_access(target, role, change.disabled)
         .await?;
+    app.session_cache.forget_user(target);
     if before.role != after.role {
         let event = Event::new(Kind::RoleChanged)
             .about(target)
@@ -517,6 +521,7 @@ pub async fn delete_by_admin(
     client: &ClientInfo,
 ) -> Result<()> {
     app.store.delete_user(target).await?;
+    app.session_cache.forget_user(target);
     let event = Event::new(Kind::UserDeleted)
         .about(target)
         .by(Some(admin.id));

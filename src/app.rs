@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::domain::PasswordPolicy;
 use crate::lockout::Lockout;
 use crate::rate_limit::RateLimiter;
+use crate::session_cache::SessionCache;
 use crate::store::Store;
 
 pub struct App {
@@ -21,6 +22,7 @@ pub struct App {
     pub password_policy: PasswordPolicy,
     pub lockout: Lockout,
     pub rate_limiter: RateLimiter,
+    pub session_cache: SessionCache,
 }
 
 /// Cheap to clone; every handler gets one.

@@ -122,6 +122,8 @@ pub struct Config {
     /// IPv6 clients share one allowance per network of this prefix length.
     pub rate_limit_ipv6_prefix: u8,
     pub session_idle: Duration,
+    /// How long memory may vouch for a session (`SESSION_CACHE_MS`).
+    pub session_cache: Duration,
     pub audit_retention: Duration,
     pub log_format: LogFormat,
     pub log_filter: String,
@@ -226,6 +228,11 @@ impl Config {
             rate_limit_per_minute: env.number("RATE_LIMIT_PER_MINUTE", 300, 0..=1_000_000)?,
             rate_limit_ipv6_prefix: env.number("RATE_LIMIT_IPV6_PREFIX", 64, 1..=128)? as u8,
             session_idle: DAY * env.number("SESSION_IDLE_DAYS", 7, 1..=365)?,
+            session_cache: Duration::from_millis(u64::from(env.number(
+                "SESSION_CACHE_MS",
+                1000,
+                0..=60_000,
+            )?)),
             audit_retention: DAY * env.number("AUDIT_RETENTION_DAYS", 90, 1..=3650)?,
             log_format: log_format(&env)?,
             log_filter: env.string("RUST_LOG").unwrap_or_else(|| "info".to_owned()),
@@ -579,6 +586,7 @@ mod tests {
             ("RATE_LIMIT_PER_MINUTE", "-1"),
             ("RATE_LIMIT_IPV6_PREFIX", "129"),
             ("MAX_CONNECTIONS", "0"),
+            ("SESSION_CACHE_MS", "60001"),
             ("RATE_LIMIT_IPV6_PREFIX", "0"),
         ] {
             let err = config(&[(name, value)]).unwrap_err();

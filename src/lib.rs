@@ -16,6 +16,7 @@ pub mod lockout;
 pub mod maintenance;
 pub mod rate_limit;
 pub mod server;
+pub mod session_cache;
 pub mod sessions;
 pub mod store;
 pub mod telemetry;

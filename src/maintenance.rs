@@ -14,9 +14,13 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(600);
 /// How often the in-memory rate limiter forgets clients that went quiet.
 const FORGET_IDLE_CLIENTS_INTERVAL: Duration = Duration::from_secs(60);
 
+/// How long the session change feed keeps a row: far longer than any
+/// instance goes between polls (one that does forgets all it holds).
+const SESSION_CHANGES_KEPT_SECONDS: i64 = 3600;
+
 /// Starts the upkeep tasks; the caller aborts them at shutdown.
 pub fn start(state: &AppState) -> Vec<JoinHandle<()>> {
-    vec![
+    let mut tasks = vec![
         tokio::spawn(every(keys::RELOAD_INTERVAL, state.clone(), reload_keys)),
         tokio::spawn(every(SWEEP_INTERVAL, state.clone(), sweep)),
         tokio::spawn(every(
@@ -24,7 +28,35 @@ pub fn start(state: &AppState) -> Vec<JoinHandle<()>> {
             state.clone(),
             forget_idle_clients,
         )),
-    ]
+    ];
+    if state.session_cache.enabled() {
+        tasks.push(tokio::spawn(poll_session_changes(state.clone())));
+    }
+    tasks
+}
+
+/// Keeps the in-memory session view current with every instance's changes.
+/// The first poll runs at once: until it succeeds, nothing is served from
+/// memory.
+async fn poll_session_changes(state: AppState) {
+    let mut tick = tokio::time::interval(state.session_cache.poll_interval());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        tick.tick().await;
+        match state.session_cache.poll(&state.store).await {
+            Ok(()) if failing => {
+                tracing::info!("session changes are readable again");
+                failing = false;
+            }
+            Ok(()) => {}
+            Err(e) if !failing => {
+                tracing::warn!(cause = %e, "cannot read session changes; asking the database on every request");
+                failing = true;
+            }
+            Err(_) => {}
+        }
+    }
 }
 
 async fn every<F, Fut>(period: Duration, state: AppState, job: F)
@@ -67,6 +99,13 @@ pub async fn sweep(state: AppState) {
             state
                 .store
                 .sweep_audit_events(liveness.now - state.config.audit_retention.as_secs() as i64)
+                .await,
+        ),
+        (
+            "session changes",
+            state
+                .store
+                .sweep_session_changes(liveness.now - SESSION_CHANGES_KEPT_SECONDS)
                 .await,
         ),
     ];

@@ -16,6 +16,7 @@ use crate::domain::PasswordPolicy;
 use crate::http::connections;
 use crate::lockout::Lockout;
 use crate::rate_limit::RateLimiter;
+use crate::session_cache::SessionCache;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +47,8 @@ pub async fn build(config: Config) -> Result<AppState, StartupError> {
     let keys = KeyRing::load(&config, &store).await?;
     let refresh_tokens = RefreshTokens::load(&store).await?;
     let lockout = Lockout::load(&config, &store).await?;
+    let session_cache =
+        SessionCache::new(config.session_cache, store.latest_session_change().await?);
     let hasher = PasswordHasher::new(
         config.argon2,
         config.max_concurrent_hashes,
@@ -59,6 +62,7 @@ pub async fn build(config: Config) -> Result<AppState, StartupError> {
             min_length: config.password_min_length,
         },
         lockout,
+        session_cache,
         rate_limiter: RateLimiter::new(config.rate_limit_per_minute, config.rate_limit_ipv6_prefix),
         hasher,
         store,

@@ -84,6 +84,9 @@ pub async fn refresh(app: &App, presented: &str, client: &ClientInfo) -> Result<
             let mut event =
                 Event::new(Kind::RefreshReuse).detail(json!({"session_id": session_id}));
             event.user_id = Uuid::parse_str(&user_id).ok();
+            if let Some(user_id) = event.user_id {
+                app.session_cache.forget_user(user_id);
+            }
             audit::record(app, event, client).await?;
             return Err(ApiError::InvalidRefreshToken);
         }
@@ -121,20 +124,30 @@ fn pair(app: &App, user: User, session: &SessionRow, refresh_token: SecretString
 /// The user behind a live session, or `None` when the session has ended.
 pub async fn authenticate(app: &App, session_id: Uuid, user_id: Uuid) -> Result<Option<User>> {
     let liveness = app.liveness();
-    let Some((user, last_used_at)) = app
-        .store
-        .session_user(session_id, user_id, liveness)
-        .await?
-    else {
-        return Ok(None);
+    let live = match app.session_cache.lookup(session_id, user_id, liveness) {
+        Some(live) => live,
+        None => {
+            let epoch = app.session_cache.epoch();
+            let Some(live) = app
+                .store
+                .session_user(session_id, user_id, liveness)
+                .await?
+            else {
+                return Ok(None);
+            };
+            app.session_cache.remember(session_id, &live, epoch);
+            live
+        }
     };
-    if liveness.now - last_used_at >= TOUCH_INTERVAL_SECONDS
-        && let Err(e) = app.store.touch_session(session_id, liveness.now).await
-    {
-        // Losing one "last used" update is harmless; failing the request is not.
-        tracing::warn!(cause = %e, "could not record session use");
+    if liveness.now - live.last_used_at >= TOUCH_INTERVAL_SECONDS {
+        match app.store.touch_session(session_id, liveness.now).await {
+            Ok(()) => app.session_cache.touched(session_id, liveness.now),
+            // Losing one "last used" update is harmless; failing the
+            // request is not.
+            Err(e) => tracing::warn!(cause = %e, "could not record session use"),
+        }
     }
-    Ok(Some(user))
+    Ok(Some(live.user))
 }
 
 pub async fn logout(
@@ -145,6 +158,7 @@ pub async fn logout(
     client: &ClientInfo,
 ) -> Result<()> {
     let ended = app.store.end_sessions(user.id, current, scope).await?;
+    app.session_cache.forget_user(user.id);
     let event = Event::by_self(Kind::Logout, user.id)
         .detail(json!({"scope": scope.as_str(), "sessions_ended": ended}));
     audit::record(app, event, client).await?;
@@ -160,6 +174,7 @@ pub async fn end(app: &App, user: &User, session_id: Uuid, client: &ClientInfo) 
     app.store
         .end_session(user.id, session_id, app.liveness())
         .await?;
+    app.session_cache.forget_user(user.id);
     let event =
         Event::by_self(Kind::SessionRevoked, user.id).detail(json!({"session_id": session_id}));
     audit::record(app, event, client).await?;

@@ -10,6 +10,7 @@
 
 mod attempts;
 mod audit;
+mod changes;
 mod keys;
 mod sessions;
 mod users;
@@ -21,8 +22,9 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
 pub use audit::{AuditFilter, AuditPage, AuditRow};
+pub use changes::SessionChange;
 pub use keys::StoredKey;
-pub use sessions::{Liveness, LogoutScope, NewSession, Refresh, SessionRow};
+pub use sessions::{LiveSession, Liveness, LogoutScope, NewSession, Refresh, SessionRow};
 pub use users::{LoginColumn, NewUser, ProfileChanges, UserPage};
 
 use crate::config::DatabaseUrl;

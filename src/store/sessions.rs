@@ -5,6 +5,7 @@ use uuid::Uuid;
 use super::users::{USER_COLUMNS_OF_U, UserRow};
 use sqlx::Connection as _;
 
+use super::changes::NOTE_USER_CHANGE;
 use super::{Store, StoreError, StoreResult, now, on_pool};
 use crate::domain::{User, UserId};
 
@@ -93,6 +94,14 @@ impl LogoutScope {
             .into_iter()
             .find(|s| s.as_str() == raw)
     }
+}
+
+/// A live session's user and limits, as an authenticated request needs them.
+#[derive(Debug, Clone)]
+pub struct LiveSession {
+    pub user: User,
+    pub last_used_at: i64,
+    pub expires_at: i64,
 }
 
 impl Store {
@@ -218,6 +227,11 @@ impl Store {
                 Refresh::Replayed(session)
             } else {
                 sqlx::query(end_session).bind(&session.id).execute(&mut *tx).await?;
+                sqlx::query(NOTE_USER_CHANGE)
+                    .bind(&session.user_id)
+                    .bind(liveness.now)
+                    .execute(&mut *tx)
+                    .await?;
                 Refresh::Reused { session_id: session.id, user_id: session.user_id }
             };
             tx.commit().await?;
@@ -233,16 +247,18 @@ impl Store {
         session_id: Uuid,
         user_id: UserId,
         liveness: Liveness,
-    ) -> StoreResult<Option<(User, i64)>> {
+    ) -> StoreResult<Option<LiveSession>> {
         #[derive(sqlx::FromRow)]
         struct Row {
             #[sqlx(flatten)]
             user: UserRow,
             session_last_used_at: i64,
+            session_expires_at: i64,
         }
         let row: Option<Row> = on_pool!(self, conn => {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT {USER_COLUMNS_OF_U}, s.last_used_at AS session_last_used_at \
+                "SELECT {USER_COLUMNS_OF_U}, s.last_used_at AS session_last_used_at, \
+                 s.expires_at AS session_expires_at \
                  FROM sessions s JOIN users u ON u.id = s.user_id \
                  WHERE s.id = ? AND s.user_id = ? AND s.expires_at > ? AND s.last_used_at > ?"
             )))
@@ -253,8 +269,14 @@ impl Store {
             .fetch_optional(conn)
             .await?
         });
-        row.map(|r| Ok((User::try_from(r.user)?, r.session_last_used_at)))
-            .transpose()
+        row.map(|r| {
+            Ok(LiveSession {
+                user: User::try_from(r.user)?,
+                last_used_at: r.session_last_used_at,
+                expires_at: r.session_expires_at,
+            })
+        })
+        .transpose()
     }
 
     /// Records use of a session (bounds how often callers write this).
@@ -301,17 +323,28 @@ impl Store {
         session_id: Uuid,
         liveness: Liveness,
     ) -> StoreResult<()> {
+        let dialect = self.dialect();
         let deleted = on_pool!(self, conn => {
-            sqlx::query(
+            let mut tx = conn.begin_with(dialect.begin_write()).await?;
+            let deleted = sqlx::query(
                 "DELETE FROM sessions WHERE id = ? AND user_id = ? AND expires_at > ? AND last_used_at > ?",
             )
             .bind(session_id.to_string())
             .bind(user_id.to_string())
             .bind(liveness.now)
             .bind(liveness.idle_cutoff)
-            .execute(conn)
+            .execute(&mut *tx)
             .await?
-            .rows_affected()
+            .rows_affected();
+            if deleted > 0 {
+                sqlx::query(NOTE_USER_CHANGE)
+                    .bind(user_id.to_string())
+                    .bind(liveness.now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            deleted
         });
         if deleted == 0 {
             return Err(StoreError::NotFound);
@@ -338,12 +371,23 @@ impl Store {
             ),
             LogoutScope::Global => ("DELETE FROM sessions WHERE user_id = ?", None),
         };
+        let dialect = self.dialect();
         let ended = on_pool!(self, conn => {
+            let mut tx = conn.begin_with(dialect.begin_write()).await?;
             let mut query = sqlx::query(sql).bind(user_id.to_string());
             if let Some(current) = current {
                 query = query.bind(current.to_string());
             }
-            query.execute(conn).await?.rows_affected()
+            let ended = query.execute(&mut *tx).await?.rows_affected();
+            if ended > 0 {
+                sqlx::query(NOTE_USER_CHANGE)
+                    .bind(user_id.to_string())
+                    .bind(now())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            ended
         });
         Ok(ended)
     }

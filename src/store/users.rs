@@ -4,6 +4,7 @@ use uuid::Uuid;
 
 use sqlx::Connection as _;
 
+use super::changes::NOTE_USER_CHANGE;
 use super::{Store, StoreError, StoreResult, now, on_pool, to_datetime};
 use crate::domain::{Role, User, UserId};
 
@@ -220,8 +221,11 @@ impl Store {
             sets.push("name = ?");
         }
         let sql = format!("UPDATE users SET {} WHERE id = ?", sets.join(", "));
+        let dialect = self.dialect();
+        let at = now();
         let updated = on_pool!(self, conn => {
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.clone())).bind(now());
+            let mut tx = conn.begin_with(dialect.begin_write()).await?;
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.clone())).bind(at);
             if let Some((display, key)) = &changes.username {
                 query = query.bind(display.clone()).bind(key.clone());
             }
@@ -232,7 +236,15 @@ impl Store {
             if let Some(name) = &changes.name {
                 query = query.bind(name.clone());
             }
-            query.bind(id.to_string()).execute(conn).await?.rows_affected()
+            let updated = query.bind(id.to_string()).execute(&mut *tx).await?.rows_affected();
+            // `GET /me` on other instances may answer from memory.
+            sqlx::query(NOTE_USER_CHANGE)
+                .bind(id.to_string())
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            updated
         });
         if updated == 0 {
             return Err(StoreError::NotFound);
@@ -332,6 +344,11 @@ impl Store {
                     .bind(&id_text)
                     .execute(&mut *tx)
                     .await?;
+                sqlx::query(NOTE_USER_CHANGE)
+                    .bind(&id_text)
+                    .bind(now())
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
                 return Ok((before, None));
             };
@@ -352,6 +369,11 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
+            sqlx::query(NOTE_USER_CHANGE)
+                .bind(&id_text)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
             after.updated_at = to_datetime(at)?;
             Ok((before, Some(after)))

@@ -14,6 +14,7 @@ mod openapi;
 mod operations;
 mod protection;
 mod register;
+mod session_cache;
 mod sessions;
 mod signing_keys;
 mod tokens;
