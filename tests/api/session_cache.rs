@@ -208,7 +208,9 @@ async fn a_zero_window_asks_the_database_every_time(backend: Backend) {
 
 /// A revocation whose transaction took its change number first but
 /// committed after a later change: the other instance has already read
-/// past that number, and must still see it once it commits.
+/// past that number, and must still see it once it commits. MySQL only:
+/// SQLite lets one writer at a time, so no transaction commits late there.
+#[cfg_attr(not(mysql_tests), allow(dead_code))]
 async fn a_revocation_that_commits_late_is_not_missed(backend: Backend) {
     use sqlx::{Connection, Executor};
     let (a, b) = two_instances(backend).await;
@@ -250,6 +252,9 @@ async fn a_revocation_that_commits_late_is_not_missed(backend: Backend) {
     until(&b, &alice, |status, _| status == StatusCode::UNAUTHORIZED).await;
 }
 
+/// MySQL only: the test's SQLite outage holds the write lock, which stops
+/// writes but not the reads this is about.
+#[cfg_attr(not(mysql_tests), allow(dead_code))]
 async fn an_instance_that_cannot_read_the_feed_answers_503_not_a_stale_yes(backend: Backend) {
     let app = TestApp::spawn_with(backend, window()).await;
     app.register("alice").await;
