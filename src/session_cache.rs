@@ -20,7 +20,8 @@
 //!   sessions the database vouched for: random session ids cannot fill it.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use uuid::Uuid;
@@ -49,15 +50,13 @@ const PAGE: i64 = 1000;
 pub struct SessionCache {
     /// `SESSION_CACHE_MS`; zero turns the cache off.
     ttl: Duration,
-    entries: Mutex<Entries>,
-    feed: Mutex<Feed>,
-}
-
-struct Feed {
-    cursor: FeedCursor,
-    /// When the last successful poll began: entries are trusted for `ttl`
-    /// from then.
-    last_ok: Option<Instant>,
+    entries: RwLock<Entries>,
+    feed: Mutex<FeedCursor>,
+    /// When the last successful poll began, as nanoseconds after `origin`
+    /// (0: never): entries are trusted for `ttl` from then. Read on every
+    /// request, so an atomic rather than a lock.
+    last_ok: AtomicU64,
+    origin: Instant,
 }
 
 impl SessionCache {
@@ -66,12 +65,25 @@ impl SessionCache {
     pub fn new(ttl: Duration, latest: i64) -> Self {
         Self {
             ttl,
-            entries: Mutex::new(Entries::new(CAPACITY)),
-            feed: Mutex::new(Feed {
-                cursor: FeedCursor::starting_after(latest),
-                last_ok: None,
-            }),
+            entries: RwLock::new(Entries::new(CAPACITY)),
+            feed: Mutex::new(FeedCursor::starting_after(latest)),
+            last_ok: AtomicU64::new(0),
+            origin: Instant::now(),
         }
+    }
+
+    /// When the last successful poll began, if one did.
+    fn last_ok(&self) -> Option<Instant> {
+        match self.last_ok.load(Ordering::Acquire) {
+            0 => None,
+            nanos => Some(self.origin + Duration::from_nanos(nanos)),
+        }
+    }
+
+    fn set_last_ok(&self, at: Instant) {
+        let nanos = at.saturating_duration_since(self.origin).as_nanos().max(1);
+        self.last_ok
+            .store(u64::try_from(nanos).unwrap_or(u64::MAX), Ordering::Release);
     }
 
     pub fn enabled(&self) -> bool {
@@ -94,7 +106,7 @@ impl SessionCache {
         if !self.trusted() {
             return None;
         }
-        let entries = self.entries.lock().expect("session cache lock");
+        let entries = self.entries.read().expect("session cache lock");
         let live = entries.get(session_id)?;
         (live.user.id == user_id
             && live.expires_at > liveness.now
@@ -103,13 +115,12 @@ impl SessionCache {
     }
 
     fn trusted(&self) -> bool {
-        let feed = self.feed.lock().expect("session feed lock");
-        self.enabled() && feed.last_ok.is_some_and(|at| at.elapsed() < self.ttl)
+        self.enabled() && self.last_ok().is_some_and(|at| at.elapsed() < self.ttl)
     }
 
     /// A mark to take before asking the database, for [`Self::remember`].
     pub fn epoch(&self) -> u64 {
-        self.entries.lock().expect("session cache lock").epoch
+        self.entries.read().expect("session cache lock").epoch
     }
 
     /// Keeps the database's answer for `session_id`, unless some user's
@@ -119,7 +130,7 @@ impl SessionCache {
         if !self.enabled() {
             return;
         }
-        let mut entries = self.entries.lock().expect("session cache lock");
+        let mut entries = self.entries.write().expect("session cache lock");
         if entries.epoch == epoch {
             entries.insert(session_id, live.clone());
         }
@@ -127,7 +138,7 @@ impl SessionCache {
 
     /// Records that the session was used at `at` (its row was updated).
     pub fn touched(&self, session_id: Uuid, at: i64) {
-        let mut entries = self.entries.lock().expect("session cache lock");
+        let mut entries = self.entries.write().expect("session cache lock");
         entries.touch(session_id, at);
     }
 
@@ -135,13 +146,13 @@ impl SessionCache {
     /// their sessions changed.
     pub fn forget_user(&self, user_id: Uuid) {
         self.entries
-            .lock()
+            .write()
             .expect("session cache lock")
             .forget_user(user_id);
     }
 
     pub fn len(&self) -> usize {
-        self.entries.lock().expect("session cache lock").len()
+        self.entries.read().expect("session cache lock").len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -152,41 +163,31 @@ impl SessionCache {
     /// drops the entries they concern.
     pub async fn poll(&self, store: &Store) -> StoreResult<()> {
         let started = Instant::now();
-        let lost_track = {
-            let feed = self.feed.lock().expect("session feed lock");
-            feed.last_ok.is_some_and(|at| at.elapsed() > STALE_AFTER)
-        };
-        if lost_track {
+        if self.last_ok().is_some_and(|at| at.elapsed() > STALE_AFTER) {
             let latest = store.latest_session_change().await?;
-            self.entries.lock().expect("session cache lock").clear();
-            self.feed.lock().expect("session feed lock").cursor =
-                FeedCursor::starting_after(latest);
+            self.entries.write().expect("session cache lock").clear();
+            *self.feed.lock().expect("session feed lock") = FeedCursor::starting_after(latest);
         }
         loop {
-            let from = self
-                .feed
-                .lock()
-                .expect("session feed lock")
-                .cursor
-                .read_after();
+            let from = self.feed.lock().expect("session feed lock").read_after();
             let rows = store.session_changes_after(from, PAGE).await?;
             let complete = (rows.len() as i64) < PAGE;
             let forget = {
-                let mut feed = self.feed.lock().expect("session feed lock");
-                feed.cursor.expire_gaps(started, GAP_PATIENCE);
-                feed.cursor.accept(&rows, started)
+                let mut cursor = self.feed.lock().expect("session feed lock");
+                cursor.expire_gaps(started, GAP_PATIENCE);
+                cursor.accept(&rows, started)
             };
             self.apply(forget);
             if complete {
                 break;
             }
         }
-        self.feed.lock().expect("session feed lock").last_ok = Some(started);
+        self.set_last_ok(started);
         Ok(())
     }
 
     fn apply(&self, forget: Forget) {
-        let mut entries = self.entries.lock().expect("session cache lock");
+        let mut entries = self.entries.write().expect("session cache lock");
         match forget {
             Forget::Users(users) => {
                 for user in users {
@@ -445,7 +446,7 @@ mod tests {
     #[test]
     fn entries_are_dropped_by_user_and_an_older_answer_is_not_kept() {
         let cache = SessionCache::new(Duration::from_secs(1), 0);
-        cache.feed.lock().unwrap().last_ok = Some(Instant::now());
+        cache.set_last_ok(Instant::now());
         let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
         let (s1, s2, s3) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
         let now = Liveness {
@@ -486,7 +487,7 @@ mod tests {
         };
         cache.remember(session, &live(user), cache.epoch());
         assert!(cache.lookup(session, user, now).is_none(), "never polled");
-        cache.feed.lock().unwrap().last_ok = Some(Instant::now());
+        cache.set_last_ok(Instant::now());
         assert!(cache.lookup(session, user, now).is_some());
         std::thread::sleep(Duration::from_millis(60));
         assert!(cache.lookup(session, user, now).is_none(), "poll too old");
