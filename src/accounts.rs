@@ -344,7 +344,11 @@ pub async fn update_profile(
     if fields.is_empty() {
         return Ok(user.clone());
     }
-    let updated = app.store.update_profile(user.id, changes).await?;
+    let updated = app
+        .store
+        .update_profile(user.id, changes)
+        .await
+        .map_err(deleted_meanwhile)?;
     app.session_cache.forget_user(user.id);
     let event = Event::by_self(Kind::ProfileChanged, user.id).detail(json!({"fields": fields}));
     audit::record(app, event, client).await?;
@@ -388,7 +392,10 @@ pub async fn change_password(
     };
     verify_own_password(app, user, &current, client).await?;
     let hash = app.hasher.hash(&new).await?;
-    app.store.set_password_hash(user.id, &hash).await?;
+    app.store
+        .set_password_hash(user.id, &hash)
+        .await
+        .map_err(deleted_meanwhile)?;
     let ended = app
         .store
         .end_sessions(user.id, current_session, crate::store::LogoutScope::Others)
@@ -421,7 +428,10 @@ pub async fn delete_own_account(
     problems.into_result().map_err(ApiError::Validation)?;
     let password = password.expect("no problems means the password parsed");
     verify_own_password(app, user, &password, client).await?;
-    app.store.delete_user(user.id).await?;
+    app.store
+        .delete_user(user.id)
+        .await
+        .map_err(deleted_meanwhile)?;
     app.session_cache.forget_user(user.id);
     audit::record(app, Event::by_self(Kind::UserDeleted, user.id), client).await?;
     tracing::info!(user_id = %user.id, "account deleted");
@@ -438,11 +448,15 @@ async fn verify_own_password(
     password: &Password,
     client: &ClientInfo,
 ) -> Result<()> {
-    let hash = app.store.password_hash(user.id).await?;
+    let hash = app
+        .store
+        .password_hash(user.id)
+        .await?
+        .ok_or(ApiError::InvalidToken)?;
     let account = app.lockout.account(user.id);
     match app
         .lockout
-        .check(&app.store, &app.hasher, &account, password, hash)
+        .check(&app.store, &app.hasher, &account, password, Some(hash))
         .await?
     {
         Verdict::Correct => Ok(()),
@@ -545,6 +559,16 @@ async fn check_new_password(
         .hasher
         .run_blocking(move || policy.check(field, &raw, username.as_ref(), email.as_ref()))
         .await?)
+}
+
+/// For a change to the caller's own account: an account deleted between
+/// the token check and the change is a token that no longer speaks for
+/// anyone (401), not a missing resource.
+fn deleted_meanwhile(e: crate::store::StoreError) -> ApiError {
+    match e {
+        crate::store::StoreError::NotFound => ApiError::InvalidToken,
+        other => other.into(),
+    }
 }
 
 fn required(problems: &mut Problems, field: &str, value: Option<String>) -> Option<String> {

@@ -8,8 +8,10 @@
 //! concurrent *correct* checks therefore all go through, one budget's worth
 //! at a time.
 
+use std::collections::HashMap;
 use std::pin::pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -18,7 +20,7 @@ use hmac::{Hmac, Mac};
 use rand::RngCore;
 use rand::rngs::OsRng;
 use sha2::Sha256;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
 use crate::auth::{HashError, PasswordHasher};
@@ -26,13 +28,19 @@ use crate::config::Config;
 use crate::domain::Password;
 use crate::domain::lockout::{Admission, LockoutPolicy, Outcome};
 use crate::error::{ApiError, Result};
-use crate::store::{LoginColumn, Store, StoreError};
+use crate::store::{LoginColumn, Reservation, Store, StoreError};
 
 const SECRET_NAME: &str = "lockout_key";
 
-/// How often a waiting check looks again when no settle on this instance
-/// woke it (another instance's settle cannot).
+/// How often a check waiting for budget looks again when no settle on this
+/// instance woke it (another instance's settle cannot).
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// How long a reservation counts beyond the longest a live check waits
+/// for budget and for a hashing worker: time for the hash itself and the
+/// writes. A reservation that is never settled (its process died) stops
+/// counting then.
+const RESERVATION_MARGIN: Duration = Duration::from_secs(10);
 
 pub struct Lockout {
     pub policy: LockoutPolicy,
@@ -40,12 +48,50 @@ pub struct Lockout {
     key: Vec<u8>,
     /// Wakes the checks waiting for budget whenever one settles here.
     settled: Arc<Notify>,
+    /// How long a check may wait for budget, and then for a worker.
     wait_limit: Duration,
+    /// Per account, this instance's checks take turns in arrival order,
+    /// at most `LOCKOUT_THRESHOLD` at a time: a crowd of logins to one
+    /// account queues here instead of all asking the database at once.
+    turns: Arc<Turns>,
+    /// Checks whose verify-and-settle task is still running, so a shutdown
+    /// can let them settle their reservations.
+    running: Arc<Running>,
+}
+
+/// Each account's queue of checks on this instance.
+type Turns = Mutex<HashMap<String, Arc<Semaphore>>>;
+
+/// Forgets `account`'s queue when nobody holds or awaits a turn in it (only
+/// the map's own handle is left), so made-up names leave nothing behind.
+fn forget_if_idle(turns: &Turns, account: &str) {
+    let Ok(mut all) = turns.lock() else {
+        return;
+    };
+    if all
+        .get(account)
+        .is_some_and(|queue| Arc::strong_count(queue) == 1)
+    {
+        all.remove(account);
+    }
+}
+
+#[derive(Default)]
+struct Running {
+    count: AtomicUsize,
+    idle: Notify,
 }
 
 /// The counter a check is charged to. Opaque: an HMAC of the account.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccountKey(String);
+
+impl AccountKey {
+    /// The key as stored.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
 
 /// What a counted check found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,18 +116,16 @@ impl Lockout {
         let key = STANDARD
             .decode(encoded)
             .map_err(|_| StoreError::Other(format!("server secret {SECRET_NAME} is unreadable")))?;
-        // A reservation outlives any live check: the hashing queue's wait,
-        // then the request's whole budget for the hash and the writes.
-        let lease = config.hash_queue_timeout + crate::config::REQUEST_TIMEOUT;
         Ok(Self {
             policy: LockoutPolicy::new(
                 config.lockout_threshold,
                 config.lockout_duration.as_secs() as i64,
-                lease.as_secs() as i64,
             ),
             key,
             settled: Arc::new(Notify::new()),
             wait_limit: config.hash_queue_timeout,
+            turns: Arc::default(),
+            running: Arc::new(Running::default()),
         })
     }
 
@@ -102,9 +146,22 @@ impl Lockout {
         let digest = mac.finalize().into_bytes();
         AccountKey(digest.iter().map(|b| format!("{b:02x}")).collect())
     }
-}
 
-impl Lockout {
+    /// Waits, up to `limit`, for the checks still running to settle; called
+    /// at shutdown, so reservations are released rather than left to lapse.
+    pub async fn settle_running(&self, limit: Duration) {
+        let all_settled = async {
+            loop {
+                let idle = self.running.idle.notified();
+                if self.running.count.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
+                idle.await;
+            }
+        };
+        let _ = tokio::time::timeout(limit, all_settled).await;
+    }
+
     /// Verifies `password` against `stored` (the dummy hash when `None`, so
     /// an unknown account costs the same) as one counted check on `account`.
     ///
@@ -119,16 +176,27 @@ impl Lockout {
         password: &Password,
         stored: Option<String>,
     ) -> Result<Verdict> {
-        self.admit(store, account).await?;
+        let deadline = Instant::now() + self.wait_limit;
+        let _queue = QueueMembership {
+            lockout: self,
+            account,
+        };
+        let turn = self.take_turn(account, deadline).await;
+        let id = Uuid::now_v7().to_string();
+        let lease = (self.wait_limit * 2 + RESERVATION_MARGIN).as_secs() as i64;
+        self.admit(store, account, &id, lease, deadline).await?;
         // Verifying and settling run as their own task: a client that hangs
         // up drops this request's future, and an unsettled reservation would
-        // hold part of the account's budget until its lease ran out.
+        // hold part of the account's budget until it lapsed.
         let store = store.clone();
         let hasher = hasher.clone();
         let policy = self.policy;
         let settled = self.settled.clone();
-        let account = account.clone();
+        let running = self.running.clone();
+        let turns = self.turns.clone();
+        let account_key = account.0.clone();
         let password = password.clone();
+        running.count.fetch_add(1, Ordering::SeqCst);
         let task = tokio::spawn(async move {
             let verified = hasher.verify(&password, stored.as_deref()).await;
             let outcome = match verified {
@@ -137,10 +205,18 @@ impl Lockout {
                 Err(_) => Outcome::Abandoned,
             };
             let now = crate::store::now();
-            let lock = store
-                .settle_attempt(&account.0, now, &policy, outcome)
-                .await;
+            let check = Reservation {
+                account_key: &account_key,
+                id: &id,
+                expires_at: 0,
+            };
+            let lock = store.settle_attempt(&check, now, &policy, outcome).await;
+            drop(turn);
+            forget_if_idle(&turns, &account_key);
             settled.notify_waiters();
+            if running.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+                running.idle.notify_waiters();
+            }
             let lock_seconds = lock.map(|until| until.map(|until| (until - now).max(1) as u64));
             (verified, lock_seconds)
         });
@@ -155,9 +231,36 @@ impl Lockout {
         }
     }
 
-    /// Reserves a check, waiting while the checks in flight hold the budget.
-    async fn admit(&self, store: &Store, account: &AccountKey) -> Result<()> {
-        let deadline = Instant::now() + self.wait_limit;
+    /// Waits for this instance's turn at `account` (arrival order, at most
+    /// `LOCKOUT_THRESHOLD` at once), or until `deadline`, after which the
+    /// check goes on and the database's budget decides.
+    async fn take_turn(
+        &self,
+        account: &AccountKey,
+        deadline: Instant,
+    ) -> Option<OwnedSemaphorePermit> {
+        let turns = {
+            let mut all = self.turns.lock().expect("lockout turns lock");
+            all.entry(account.0.clone())
+                .or_insert_with(|| Arc::new(Semaphore::new(self.policy.threshold as usize)))
+                .clone()
+        };
+        tokio::time::timeout_at(deadline.into(), turns.acquire_owned())
+            .await
+            .ok()
+            .and_then(Result::ok)
+    }
+
+    /// Records a reservation for the check `id`, waiting while the checks in
+    /// flight hold the account's budget.
+    async fn admit(
+        &self,
+        store: &Store,
+        account: &AccountKey,
+        id: &str,
+        lease: i64,
+        deadline: Instant,
+    ) -> Result<()> {
         let mut first = true;
         loop {
             // Registered before looking, so a settle between the look and
@@ -168,17 +271,27 @@ impl Lockout {
             // A waiting check first looks without locking: only when the
             // budget seems free does it contend for the row.
             let looks_free = first
-                || match store.attempts(&account.0).await? {
+                || match store.attempts(&account.0, now).await? {
                     None => true,
                     Some(current) => !matches!(self.policy.admit(current, now), Admission::Wait),
                 };
             first = false;
             if looks_free {
-                match store.admit_attempt(&account.0, now, &self.policy).await? {
+                let check = Reservation {
+                    account_key: &account.0,
+                    id,
+                    expires_at: now + lease,
+                };
+                match store.admit_attempt(&check, now, &self.policy).await? {
                     Admission::Admitted(_) => return Ok(()),
                     Admission::Locked { until } => {
+                        // Measured after the write: the lock may have begun
+                        // while this request waited for the database.
+                        let left = until - crate::store::now();
                         return Err(ApiError::TooManyAttempts {
-                            retry_after: Duration::from_secs((until - now).max(1) as u64),
+                            retry_after: Duration::from_secs(
+                                left.clamp(1, self.policy.max_lock) as u64
+                            ),
                         });
                     }
                     Admission::Wait => {}
@@ -194,5 +307,19 @@ impl Lockout {
             }
             let _ = tokio::time::timeout(POLL_INTERVAL.min(left), settled).await;
         }
+    }
+}
+
+/// A check's place among its account's checks on this instance: however
+/// the check ends (answered, or dropped with its request), its account's
+/// queue is forgotten once empty.
+struct QueueMembership<'a> {
+    lockout: &'a Lockout,
+    account: &'a AccountKey,
+}
+
+impl Drop for QueueMembership<'_> {
+    fn drop(&mut self) {
+        forget_if_idle(&self.lockout.turns, &self.account.0);
     }
 }

@@ -19,6 +19,9 @@ use crate::rate_limit::RateLimiter;
 use crate::session_cache::SessionCache;
 use crate::store::{Store, StoreError};
 
+/// How long a stopping server waits for password checks still running.
+const SETTLE_AT_SHUTDOWN: std::time::Duration = std::time::Duration::from_secs(15);
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error("database: {0}")]
@@ -97,6 +100,9 @@ pub async fn serve(
     tracing::info!(max_connections, "accepting connections");
     let limits = connections::Limits::with_max_connections(max_connections);
     let result = connections::serve(listener, router, limits, shutdown).await;
+    // Password checks whose clients hung up may still be running: let them
+    // release their reservations rather than leave them to lapse.
+    state.lockout.settle_running(SETTLE_AT_SHUTDOWN).await;
     maintenance.iter().for_each(|task| task.abort());
     state.store.close().await;
     result

@@ -1,5 +1,11 @@
 -- See the MySQL migration for why.
-ALTER TABLE login_attempts ADD COLUMN in_flight INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE login_attempts ADD COLUMN in_flight_expires_at INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE password_checks (
+    account_key TEXT    NOT NULL,
+    id          TEXT    NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    PRIMARY KEY (account_key, id)
+) STRICT;
+
+CREATE INDEX password_checks_expiry ON password_checks (expires_at);
 
 DELETE FROM login_attempts;

@@ -3,7 +3,8 @@
 //! and tested without one.
 //!
 //! A password check is counted *before* it runs: [`LockoutPolicy::admit`]
-//! reserves it, and [`LockoutPolicy::settle`] books its outcome. Counting
+//! decides whether it may start (the caller records a reservation), and
+//! [`LockoutPolicy::settle`] books its outcome once the reservation is gone. Counting
 //! reservations as well as failures is what bounds a burst: however many
 //! guesses arrive at once, no more are checked than the threshold allows.
 
@@ -15,11 +16,9 @@ pub struct Attempts {
     pub locked_until: i64,
     /// Lockouts so far; each makes the next one longer.
     pub lockouts: u32,
-    /// Checks admitted and not yet settled.
+    /// Checks admitted and not yet settled (their reservations are kept
+    /// beside the counters, each with its own expiry).
     pub in_flight: u32,
-    /// When the reservations in flight are presumed lost (their process
-    /// died before settling them) and stop counting.
-    pub in_flight_expires_at: i64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -33,10 +32,6 @@ pub struct LockoutPolicy {
     pub max_lock: i64,
     /// A quiet spell this long after a lock ends forgets earlier lockouts.
     pub forget_after: i64,
-    /// How long a reservation may stay unsettled before it stops counting.
-    /// Settling is never skipped by a live process; this only covers one
-    /// that died mid-check.
-    pub reservation_lease: i64,
 }
 
 /// Failures older than this no longer count.
@@ -49,7 +44,7 @@ pub const FORGET_LOCKOUTS_AFTER_SECONDS: i64 = 24 * 60 * 60;
 /// What a new password check may do now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admission {
-    /// Go ahead; the counters now hold the reservation.
+    /// Go ahead (record the reservation); the counters to store.
     Admitted(Attempts),
     /// The account is locked until then.
     Locked { until: i64 },
@@ -69,41 +64,41 @@ pub enum Outcome {
 }
 
 impl LockoutPolicy {
-    pub fn new(threshold: u32, base_lock: i64, reservation_lease: i64) -> Self {
+    pub fn new(threshold: u32, base_lock: i64) -> Self {
         Self {
             threshold,
             window: FAILURE_WINDOW_SECONDS,
             base_lock,
             max_lock: MAX_LOCK_SECONDS,
             forget_after: FORGET_LOCKOUTS_AFTER_SECONDS,
-            reservation_lease,
         }
     }
 
-    /// Reserves one password check at `now`, if the account's remaining
-    /// budget allows it: recent failures plus checks in flight stay below
-    /// the threshold, so even if every one of them fails the lock starts
-    /// with the last and no further password is tried.
+    /// Whether one more password check may start at `now`: recent failures
+    /// plus checks in flight stay below the threshold, so even if every one
+    /// of them fails the lock starts with the last and no further password
+    /// is tried.
     pub fn admit(&self, current: Attempts, now: i64) -> Admission {
         if current.locked_until > now {
             return Admission::Locked {
                 until: current.locked_until,
             };
         }
-        let mut next = self.current(current, now);
+        let next = self.current(current, now);
         if next.failures.saturating_add(next.in_flight) >= self.threshold {
             return Admission::Wait;
         }
-        next.in_flight += 1;
-        next.in_flight_expires_at = now + self.reservation_lease;
-        Admission::Admitted(next)
+        Admission::Admitted(Attempts {
+            in_flight: next.in_flight + 1,
+            ..next
+        })
     }
 
     /// The counters after a reserved check ended at `now`, and the end of
-    /// the lock it started, if it started one.
+    /// the lock it started, if it started one. `current.in_flight` no
+    /// longer counts this check.
     pub fn settle(&self, current: Attempts, now: i64, outcome: Outcome) -> (Attempts, Option<i64>) {
         let mut next = self.current(current, now);
-        next.in_flight = next.in_flight.saturating_sub(1);
         match outcome {
             Outcome::Abandoned => (next, None),
             Outcome::Correct => {
@@ -120,15 +115,12 @@ impl LockoutPolicy {
     }
 
     /// The counters with expired parts forgotten: failures outside the
-    /// window, lost reservations, and lockout history after a quiet day.
+    /// window, and lockout history after a quiet day.
     fn current(&self, current: Attempts, now: i64) -> Attempts {
         let mut next = current;
         if now - current.window_started_at >= self.window {
             next.failures = 0;
             next.window_started_at = now;
-        }
-        if current.in_flight_expires_at <= now {
-            next.in_flight = 0;
         }
         if current.lockouts > 0 && now - current.locked_until >= self.forget_after {
             next.lockouts = 0;
@@ -162,7 +154,6 @@ mod tests {
         base_lock: 60,
         max_lock: 3600,
         forget_after: 86_400,
-        reservation_lease: 40,
     };
 
     fn fresh(now: i64) -> Attempts {
@@ -179,11 +170,20 @@ mod tests {
         }
     }
 
+    /// Settles one check in flight: its reservation goes.
+    fn settled(a: Attempts, now: i64, outcome: Outcome) -> (Attempts, Option<i64>) {
+        let done = Attempts {
+            in_flight: a.in_flight - 1,
+            ..a
+        };
+        POLICY.settle(done, now, outcome)
+    }
+
     /// `n` checks, one after another, each reserved then failed.
     fn fail_times(mut a: Attempts, n: u32, now: i64) -> (Attempts, Option<i64>) {
         let mut lock = None;
         for _ in 0..n {
-            (a, lock) = POLICY.settle(admitted(a, now), now, Outcome::Wrong);
+            (a, lock) = settled(admitted(a, now), now, Outcome::Wrong);
         }
         (a, lock)
     }
@@ -193,7 +193,7 @@ mod tests {
         let (a, lock) = fail_times(fresh(0), 2, 10);
         assert_eq!(lock, None);
         assert_eq!(a.locked_until, 0);
-        let (a, lock) = POLICY.settle(admitted(a, 10), 10, Outcome::Wrong);
+        let (a, lock) = settled(admitted(a, 10), 10, Outcome::Wrong);
         assert_eq!(lock, Some(70));
         assert_eq!(POLICY.admit(a, 11), Admission::Locked { until: 70 });
     }
@@ -207,10 +207,10 @@ mod tests {
         assert_eq!(POLICY.admit(a, 0), Admission::Wait);
         // One failure settles: the budget left is two failures away from
         // the lock, and two checks are still in flight.
-        let (a, _) = POLICY.settle(a, 0, Outcome::Wrong);
+        let (a, _) = settled(a, 0, Outcome::Wrong);
         assert_eq!(POLICY.admit(a, 0), Admission::Wait);
         // A correct one settles and clears the failures: room again.
-        let (a, _) = POLICY.settle(a, 0, Outcome::Correct);
+        let (a, _) = settled(a, 0, Outcome::Correct);
         assert!(matches!(POLICY.admit(a, 0), Admission::Admitted(_)));
     }
 
@@ -222,7 +222,7 @@ mod tests {
         }
         let mut locks = Vec::new();
         for _ in 0..3 {
-            let (next, lock) = POLICY.settle(a, 1, Outcome::Wrong);
+            let (next, lock) = settled(a, 1, Outcome::Wrong);
             locks.extend(lock);
             a = next;
         }
@@ -237,10 +237,9 @@ mod tests {
         // A straggler admitted before the lock settles after it began.
         let straggler = Attempts {
             in_flight: 1,
-            in_flight_expires_at: 40,
             ..locked
         };
-        let (after, lock) = POLICY.settle(straggler, 5, Outcome::Wrong);
+        let (after, lock) = settled(straggler, 5, Outcome::Wrong);
         assert_eq!(lock, None);
         assert_eq!(after.locked_until, locked.locked_until);
         assert_eq!(after.lockouts, 1);
@@ -250,19 +249,9 @@ mod tests {
     #[test]
     fn abandoned_checks_count_for_nothing() {
         let a = admitted(fresh(0), 0);
-        let (a, lock) = POLICY.settle(a, 0, Outcome::Abandoned);
+        let (a, lock) = settled(a, 0, Outcome::Abandoned);
         assert_eq!(lock, None);
         assert_eq!((a.failures, a.in_flight), (0, 0));
-    }
-
-    #[test]
-    fn reservations_of_a_dead_process_expire() {
-        let mut a = fresh(0);
-        for _ in 0..3 {
-            a = admitted(a, 0);
-        }
-        assert_eq!(POLICY.admit(a, 39), Admission::Wait);
-        assert!(matches!(POLICY.admit(a, 40), Admission::Admitted(_)));
     }
 
     #[test]

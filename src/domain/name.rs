@@ -26,7 +26,8 @@ impl DisplayName {
             return Err(FieldError::new(
                 field,
                 "invalid_characters",
-                "Name must not contain bidirectional-override or zero-width characters.",
+                "Name must not contain invisible characters (zero-width, bidirectional \
+                 or other formatting characters).",
             ));
         }
         Ok(Self(raw.to_owned()))
@@ -37,19 +38,27 @@ impl DisplayName {
     }
 }
 
-/// Characters that change how a name is displayed without being seen:
-/// bidirectional marks, embeddings, overrides and isolates (a name that
-/// reads "admin" but is stored reversed), and zero-width characters (two
-/// names that look the same).
+/// Characters that change how a name is displayed without being seen, or
+/// are not displayed at all: Unicode's default-ignorable code points
+/// (zero-width characters, joiners, bidirectional marks, embeddings,
+/// overrides and isolates, variation selectors, Hangul fillers, tags), the
+/// other format characters (general category Cf), and the line and
+/// paragraph separators. With them, a name can read "admin" but be stored
+/// reversed, or two different names can look the same.
 fn is_invisible_formatting(c: char) -> bool {
     matches!(c,
-        '\u{061C}'                  // Arabic letter mark
-        | '\u{200B}'..='\u{200F}'   // zero-width space, non-joiner, joiner; LRM, RLM
-        | '\u{202A}'..='\u{202E}'   // embeddings and overrides
-        | '\u{2060}'..='\u{2064}'   // word joiner, invisible operators
-        | '\u{2066}'..='\u{2069}'   // isolates
-        | '\u{180E}'                // Mongolian vowel separator
-        | '\u{FEFF}'                // zero-width no-break space
+        // Default_Ignorable_Code_Point (Unicode 15.1, DerivedCoreProperties).
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}'..='\u{1160}'
+        | '\u{17B4}'..='\u{17B5}' | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{3164}'
+        | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}' | '\u{FFF0}'..='\u{FFF8}'
+        | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E0FFF}'
+        // The rest of category Cf.
+        | '\u{0600}'..='\u{0605}' | '\u{06DD}' | '\u{070F}' | '\u{0890}'..='\u{0891}'
+        | '\u{08E2}' | '\u{FFF9}'..='\u{FFFB}' | '\u{110BD}' | '\u{110CD}'
+        | '\u{13430}'..='\u{1343F}'
+        // Line and paragraph separators (Zl, Zp).
+        | '\u{2028}'..='\u{2029}'
     )
 }
 
@@ -77,6 +86,13 @@ mod tests {
             "alice\u{200F}",
             "\u{FEFF}alice",
             "a\u{200D}b",
+            "Ali\u{00AD}ce",
+            "\u{3164}",
+            "alice\u{E0041}",
+            "ali\u{FE0F}ce",
+            "ali\u{2028}ce",
+            "\u{1D173}x",
+            "a\u{2065}b",
         ] {
             assert_eq!(code(bad), "invalid_characters", "{bad:?}");
         }

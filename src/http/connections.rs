@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::ConnectInfo;
+use axum::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use hyper::body::Incoming;
 use hyper::rt::{Sleep, Timer};
 use hyper_util::rt::TokioIo;
@@ -187,7 +188,17 @@ async fn serve_connection(
         inner: stream,
         head: connection.head.clone(),
     });
+    let head = connection.head.clone();
     let service = router.map_request(move |mut request: axum::http::Request<Incoming>| {
+        // How much of what follows the head is this request's body.
+        let body_length = if request.headers().contains_key(TRANSFER_ENCODING) {
+            None
+        } else {
+            request.headers().get(CONTENT_LENGTH).map_or(Some(0), |v| {
+                v.to_str().ok().and_then(|v| v.trim().parse().ok())
+            })
+        };
+        head.lock().expect("head lock").body_length = body_length;
         request.extensions_mut().insert(ConnectInfo(peer));
         request
     });
@@ -233,6 +244,51 @@ struct HeadWait {
     /// due `head_timeout` after connecting, later ones after their first
     /// byte.
     served_before: bool,
+    /// The last three bytes read while waiting, so a head's end (`\r\n\r\n`)
+    /// split across two reads is still found.
+    tail: [u8; 3],
+    /// Bytes that arrived after the current request's head: its body, then
+    /// whatever the client sent ahead (a pipelined next request).
+    after_head: u64,
+    /// The current request's body length, as its head declared it (`None`:
+    /// chunked or unknown).
+    body_length: Option<u64>,
+    /// The client sends requests ahead of the answers. Which bytes of the
+    /// next head have already arrived is then unknowable from outside
+    /// hyper's buffer, so each later head is due `head_timeout` after hyper
+    /// starts waiting for it, with no idle grace.
+    pipelining: bool,
+}
+
+impl HeadWait {
+    /// Notes `bytes` just read from the socket.
+    fn read(&mut self, bytes: &[u8]) {
+        if self.since.is_none() {
+            self.after_head += bytes.len() as u64;
+            return;
+        }
+        if self.first_byte.is_none() {
+            self.first_byte = Some(Instant::now());
+        }
+        // The bytes past the end of the head, if it ends in this read.
+        let mut window = self.tail.to_vec();
+        window.extend_from_slice(bytes);
+        if let Some(end) = window.windows(4).position(|w| w == b"\r\n\r\n") {
+            self.after_head = (window.len() - (end + 4)) as u64;
+        }
+        let last = &window[window.len().saturating_sub(3)..];
+        self.tail = [0; 3];
+        self.tail[3 - last.len()..].copy_from_slice(last);
+    }
+
+    /// Whether the next head began before hyper started waiting for it:
+    /// more bytes came after the last head than its body accounts for.
+    fn next_head_already_started(&self) -> bool {
+        match self.body_length {
+            Some(length) => self.after_head > length,
+            None => self.after_head > 0,
+        }
+    }
 }
 
 type SharedHeadWait = Arc<Mutex<HeadWait>>;
@@ -311,10 +367,10 @@ impl AsyncRead for WatchedIo {
         let before = buf.filled().len();
         let result = Pin::new(&mut self.inner).poll_read(cx, buf);
         if matches!(result, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            let mut head = self.head.lock().expect("head lock");
-            if head.since.is_some() && head.first_byte.is_none() {
-                head.first_byte = Some(Instant::now());
-            }
+            self.head
+                .lock()
+                .expect("head lock")
+                .read(&buf.filled()[before..]);
         }
         result
     }
@@ -369,10 +425,15 @@ impl Timer for HeadTimer {
         {
             let mut head = self.head.lock().expect("head lock");
             if head.since.is_none() {
-                // A new wait after a request: the one before was served.
+                // A new wait after a request: the one before was served. If
+                // the client already sent part of the next head (pipelining),
+                // that head is due `head_timeout` from now, not from idle.
                 head.served_before = true;
+                head.pipelining |= head.next_head_already_started();
                 head.since = Some(started);
-                head.first_byte = None;
+                head.first_byte = head.pipelining.then_some(started);
+                head.tail = [0; 3];
+                head.after_head = 0;
             }
         }
         Box::pin(HeadDeadline {

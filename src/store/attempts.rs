@@ -1,8 +1,9 @@
-//! Queries on `login_attempts`: the per-account counters of password
-//! checks. They live in the database so every instance sees the same
-//! counts and a restart does not reset them. Each change is one
-//! transaction that locks the row and applies the pure rule of
-//! [`crate::domain::lockout`] to what the lock shows.
+//! Queries on `login_attempts` (the per-account counters of password
+//! checks) and `password_checks` (the checks in flight, one row each with
+//! its own expiry). They live in the database so every instance sees the
+//! same counts and a restart does not reset them. Each change is one
+//! transaction that locks the account's counter row and applies the pure
+//! rule of [`crate::domain::lockout`] to what the lock shows.
 
 use sqlx::Connection as _;
 
@@ -15,86 +16,156 @@ struct AttemptsRow {
     window_started_at: i64,
     locked_until: i64,
     lockouts: i64,
-    in_flight: i64,
-    in_flight_expires_at: i64,
 }
 
-impl From<AttemptsRow> for Attempts {
-    fn from(row: AttemptsRow) -> Self {
+impl AttemptsRow {
+    fn with_in_flight(self, in_flight: i64) -> Attempts {
         let count = |n: i64| n.clamp(0, i64::from(u32::MAX)) as u32;
         Attempts {
-            failures: count(row.failures),
-            window_started_at: row.window_started_at,
-            locked_until: row.locked_until,
-            lockouts: count(row.lockouts),
-            in_flight: count(row.in_flight),
-            in_flight_expires_at: row.in_flight_expires_at,
+            failures: count(self.failures),
+            window_started_at: self.window_started_at,
+            locked_until: self.locked_until,
+            lockouts: count(self.lockouts),
+            in_flight: count(in_flight),
         }
     }
 }
 
-const COLUMNS: &str =
-    "failures, window_started_at, locked_until, lockouts, in_flight, in_flight_expires_at";
+const COLUMNS: &str = "failures, window_started_at, locked_until, lockouts";
+const IN_FLIGHT: &str =
+    "SELECT COUNT(*) FROM password_checks WHERE account_key = ? AND expires_at > ?";
+
+/// One password check in flight: which account, its id, and when it stops
+/// counting if it is never settled.
+pub struct Reservation<'a> {
+    pub account_key: &'a str,
+    pub id: &'a str,
+    pub expires_at: i64,
+}
+
+/// The account's counter row, locked for the rest of the transaction `$tx`
+/// (a macro, as the statements run on whichever database's transaction).
+macro_rules! lock_counters {
+    ($tx:expr, $dialect:expr, $account_key:expr) => {
+        sqlx::query_as::<_, AttemptsRow>(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM login_attempts WHERE account_key = ?{}",
+            $dialect.for_update()
+        )))
+        .bind($account_key)
+        .fetch_optional(&mut *$tx)
+        .await?
+    };
+}
+
+/// Writes `$next` as the account's counters, in the transaction `$tx`.
+macro_rules! write_counters {
+    ($tx:expr, $account_key:expr, $next:expr, $now:expr) => {
+        sqlx::query(
+            "UPDATE login_attempts SET failures = ?, window_started_at = ?, \
+             locked_until = ?, lockouts = ?, updated_at = ? WHERE account_key = ?",
+        )
+        .bind(i64::from($next.failures))
+        .bind($next.window_started_at)
+        .bind($next.locked_until)
+        .bind(i64::from($next.lockouts))
+        .bind($now)
+        .bind($account_key)
+        .execute(&mut *$tx)
+        .await?
+    };
+}
 
 impl Store {
-    /// The counters as they are, without locking: a cheap look before the
-    /// locked [`Store::admit_attempt`], for checks that are waiting.
+    /// The counters as they are at `now`, without locking: a cheap look
+    /// before the locked [`Store::admit_attempt`], for checks that wait.
     #[tracing::instrument(skip_all)]
-    pub async fn attempts(&self, account_key: &str) -> StoreResult<Option<Attempts>> {
-        let row: Option<AttemptsRow> = on_pool!(self, conn => {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    pub async fn attempts(&self, account_key: &str, now: i64) -> StoreResult<Option<Attempts>> {
+        let found = on_pool!(self, conn => {
+            let row: Option<AttemptsRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT {COLUMNS} FROM login_attempts WHERE account_key = ?"
             )))
             .bind(account_key)
-            .fetch_optional(conn)
-            .await?
+            .fetch_optional(&mut *conn)
+            .await?;
+            let in_flight: i64 = sqlx::query_scalar(IN_FLIGHT)
+                .bind(account_key)
+                .bind(now)
+                .fetch_one(&mut *conn)
+                .await?;
+            (row, in_flight)
         });
-        Ok(row.map(Attempts::from))
+        let (row, in_flight) = found;
+        Ok(Some(row.map_or(
+            Attempts {
+                in_flight: in_flight.clamp(0, i64::from(u32::MAX)) as u32,
+                ..Attempts::default()
+            },
+            |row| row.with_in_flight(in_flight),
+        )))
     }
 
-    /// Reserves a password check for `account_key` if the policy admits
-    /// one now; a reservation is written only when it is granted.
+    /// Records `check` if the policy admits one more check of its account
+    /// at `now`; nothing is written otherwise.
     #[tracing::instrument(skip_all)]
     pub async fn admit_attempt(
         &self,
-        account_key: &str,
+        check: &Reservation<'_>,
         now: i64,
         policy: &LockoutPolicy,
     ) -> StoreResult<Admission> {
-        self.update_attempts(account_key, now, |current| {
+        self.update_attempts(check.account_key, now, |current| {
             match policy.admit(current, now) {
-                Admission::Admitted(next) => (Some(next), Admission::Admitted(next)),
-                refused => (None, refused),
+                Admission::Admitted(next) => (Some(next), Some(check), Admission::Admitted(next)),
+                refused => (None, None, refused),
             }
         })
         .await
     }
 
-    /// Books how a reserved check ended; returns the end of the lock it
-    /// started, if it did.
+    /// Removes `check` and books how it ended; returns the end of the lock
+    /// it started, if it did.
     #[tracing::instrument(skip_all)]
     pub async fn settle_attempt(
         &self,
-        account_key: &str,
+        check: &Reservation<'_>,
         now: i64,
         policy: &LockoutPolicy,
         outcome: Outcome,
     ) -> StoreResult<Option<i64>> {
-        self.update_attempts(account_key, now, |current| {
-            let (next, lock) = policy.settle(current, now, outcome);
-            (Some(next), lock)
+        let dialect = self.dialect();
+        on_pool!(self, conn => {
+            let mut tx = conn.begin_with(dialect.begin_write()).await?;
+            let Some(row) = lock_counters!(tx, dialect, check.account_key) else {
+                // Swept while the check ran: nothing left to book it on.
+                tx.commit().await?;
+                return Ok(None);
+            };
+            sqlx::query("DELETE FROM password_checks WHERE account_key = ? AND id = ?")
+                .bind(check.account_key)
+                .bind(check.id)
+                .execute(&mut *tx)
+                .await?;
+            let in_flight: i64 = sqlx::query_scalar(IN_FLIGHT)
+                .bind(check.account_key)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+            let (next, lock) = policy.settle(row.with_in_flight(in_flight), now, outcome);
+            write_counters!(tx, check.account_key, next, now);
+            tx.commit().await?;
+            Ok(lock)
         })
-        .await
     }
 
     /// Locks the counters of `account_key` (creating them if missing),
-    /// lets `change` decide, and writes what it returns, all in one
+    /// lets `decide` look at them with the checks in flight, and writes
+    /// what it returns (new counters, a reservation to record), all in one
     /// transaction, so concurrent checks of one account are serialised.
-    async fn update_attempts<T>(
+    async fn update_attempts<'r, T>(
         &self,
         account_key: &str,
         now: i64,
-        change: impl FnOnce(Attempts) -> (Option<Attempts>, T),
+        decide: impl FnOnce(Attempts) -> (Option<Attempts>, Option<&'r Reservation<'r>>, T),
     ) -> StoreResult<T> {
         let dialect = self.dialect();
         on_pool!(self, conn => {
@@ -110,55 +181,58 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            let row: AttemptsRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT {COLUMNS} FROM login_attempts WHERE account_key = ?{}",
-                dialect.for_update()
-            )))
-            .bind(account_key)
-            .fetch_one(&mut *tx)
-            .await?;
-            let (next, answer) = change(Attempts::from(row));
-            if let Some(next) = next {
-                sqlx::query(
-                    "UPDATE login_attempts SET failures = ?, window_started_at = ?, \
-                     locked_until = ?, lockouts = ?, in_flight = ?, in_flight_expires_at = ?, \
-                     updated_at = ? WHERE account_key = ?",
-                )
-                .bind(i64::from(next.failures))
-                .bind(next.window_started_at)
-                .bind(next.locked_until)
-                .bind(i64::from(next.lockouts))
-                .bind(i64::from(next.in_flight))
-                .bind(next.in_flight_expires_at)
-                .bind(now)
+            let row = lock_counters!(tx, dialect, account_key).expect("the row was just ensured");
+            // Lapsed reservations go; the live ones are what is in flight.
+            sqlx::query("DELETE FROM password_checks WHERE account_key = ? AND expires_at <= ?")
                 .bind(account_key)
+                .bind(now)
                 .execute(&mut *tx)
                 .await?;
+            let in_flight: i64 = sqlx::query_scalar(IN_FLIGHT)
+                .bind(account_key)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+            let (next, reservation, answer) = decide(row.with_in_flight(in_flight));
+            if let Some(next) = next {
+                write_counters!(tx, account_key, next, now);
+            }
+            if let Some(reservation) = reservation {
+                sqlx::query("INSERT INTO password_checks (account_key, id, expires_at) VALUES (?, ?, ?)")
+                    .bind(reservation.account_key)
+                    .bind(reservation.id)
+                    .bind(reservation.expires_at)
+                    .execute(&mut *tx)
+                    .await?;
             }
             tx.commit().await?;
             Ok(answer)
         })
     }
 
-    /// Deletes counters that no longer matter, so guessing at made-up names
-    /// cannot grow the table without bound: plain failures once their
-    /// window has passed, lockout history once it would be forgotten anyway.
-    /// A row with a check in flight is kept until that check settles.
+    /// Deletes what no longer matters, so guessing at made-up names cannot
+    /// grow the tables without bound: plain failures once their window has
+    /// passed, lockout history once it would be forgotten anyway, and
+    /// reservations past their expiry.
     #[tracing::instrument(skip_all)]
     pub async fn sweep_login_attempts(&self, now: i64, policy: &LockoutPolicy) -> StoreResult<u64> {
         let swept = on_pool!(self, conn => {
-            sqlx::query(
+            let counters = sqlx::query(
                 "DELETE FROM login_attempts WHERE locked_until < ? \
-                 AND (in_flight = 0 OR in_flight_expires_at < ?) \
                  AND ((lockouts = 0 AND updated_at < ?) OR updated_at < ?)",
             )
             .bind(now)
-            .bind(now)
             .bind(now - policy.window)
             .bind(now - policy.forget_after)
-            .execute(conn)
+            .execute(&mut *conn)
             .await?
-            .rows_affected()
+            .rows_affected();
+            let checks = sqlx::query("DELETE FROM password_checks WHERE expires_at <= ?")
+                .bind(now)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+            counters + checks
         });
         Ok(swept)
     }

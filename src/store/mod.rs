@@ -21,6 +21,7 @@ use std::time::Duration;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
+pub use attempts::Reservation;
 pub use audit::{AuditFilter, AuditPage, AuditRow};
 pub use changes::SessionChange;
 pub use keys::StoredKey;

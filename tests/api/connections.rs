@@ -15,6 +15,7 @@ on_both_databases!(
     a_head_sent_a_line_at_a_time_is_cut_off_after_10_seconds,
     an_idle_keep_alive_connection_lasts_60_seconds,
     half_open_connections_cannot_lock_other_clients_out,
+    a_pipelined_partial_head_gets_10_seconds_not_the_idle_minute,
 );
 
 const REQUEST: &[u8] = b"GET /health/live HTTP/1.1\r\nHost: gatehouse\r\n\r\n";
@@ -154,4 +155,23 @@ async fn half_open_connections_cannot_lock_other_clients_out(backend: Backend) {
     let mut chunk = [0u8; 64];
     let read = tokio::time::timeout(Duration::from_secs(2), half_open[0].read(&mut chunk)).await;
     assert!(matches!(read, Ok(Ok(0) | Err(_))), "{read:?}");
+}
+
+/// A whole request and the start of another in one write: the second head
+/// began before the first answer, so it is due within 10 s, like any head,
+/// and the minute of keep-alive idleness does not apply.
+async fn a_pipelined_partial_head_gets_10_seconds_not_the_idle_minute(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut stream = TcpStream::connect(app.addr).await.unwrap();
+    let started = Instant::now();
+    let mut pipelined = REQUEST.to_vec();
+    pipelined.extend_from_slice(b"GET /health/live HTTP/1.1\r\nHost: gatehouse\r\n");
+    stream.write_all(&pipelined).await.unwrap();
+    assert!(read_response(&mut stream).await.starts_with("HTTP/1.1 200"));
+    closed_within(&mut stream, Duration::from_secs(20)).await;
+    let lasted = started.elapsed();
+    assert!(
+        lasted >= Duration::from_secs(9) && lasted <= Duration::from_secs(13),
+        "the half-sent second head was held for {lasted:?}"
+    );
 }

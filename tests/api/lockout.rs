@@ -18,6 +18,7 @@ on_both_databases!(
     concurrent_current_password_guesses_are_bounded_too,
     a_login_racing_the_deletion_of_its_account_is_never_a_500,
     lockout_counters_do_not_reveal_what_was_typed,
+    reservations_left_by_a_dead_process_lapse_however_busy_the_account,
 );
 
 fn lockout(threshold: &str, seconds: &str) -> Settings {
@@ -215,8 +216,26 @@ async fn a_login_racing_the_deletion_of_its_account_is_never_a_500(backend: Back
             )
             .await
         };
-        let (logins, deletion) = tokio::join!(logins, deletion);
+        // Changes to the account with its token, racing the deletion too.
+        let changes = join_all((0..8).map(|i| {
+            app.request(
+                Method::PATCH,
+                "/me",
+                Some(&token),
+                Some(json!({"name": format!("try {i}")})),
+            )
+        }));
+        let (logins, deletion, changes) = tokio::join!(logins, deletion, changes);
         assert_eq!(deletion.status(), StatusCode::NO_CONTENT);
+        for change in changes {
+            let status = change.status();
+            let body: Value = change.json().await.unwrap();
+            assert!(
+                status == StatusCode::OK
+                    || (status == StatusCode::UNAUTHORIZED && body["code"] == "invalid_token"),
+                "round {round}: PATCH /me racing the deletion: {status} {body}"
+            );
+        }
         for response in logins {
             let status = response.status();
             let body: Value = response.json().await.unwrap();
@@ -251,4 +270,49 @@ async fn lockout_counters_do_not_reveal_what_was_typed(backend: Backend) {
         .collect();
     assert_ne!(key, &bare);
     assert!(!key.contains(typed));
+}
+
+/// A process that dies mid-check never settles its reservations. Each one
+/// lapses at its own time, and checks admitted meanwhile do not prolong
+/// them: once they lapse, the account's whole budget is back.
+async fn reservations_left_by_a_dead_process_lapse_however_busy_the_account(backend: Backend) {
+    use gatehouse::store::Reservation;
+    let app = TestApp::spawn_with(backend, lockout("10", "60")).await;
+    let alice = app.register("alice").await;
+    let id = uuid::Uuid::parse_str(alice["id"].as_str().unwrap()).unwrap();
+    let account = app.state.lockout.account(id);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    // Four checks of a process that then died, lapsing in three seconds.
+    for _ in 0..4 {
+        let id = uuid::Uuid::now_v7().to_string();
+        let leaked = Reservation {
+            account_key: account.as_str(),
+            id: &id,
+            expires_at: now + 3,
+        };
+        let admitted = app
+            .state
+            .store
+            .admit_attempt(&leaked, now, &app.state.lockout.policy)
+            .await
+            .unwrap();
+        assert!(matches!(
+            admitted,
+            gatehouse::domain::lockout::Admission::Admitted(_)
+        ));
+    }
+    // The account stays busy with correct logins past the lapse.
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(5) {
+        app.login("alice", PASSWORD).await;
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    // The whole budget is back: ten guesses at once are all checked.
+    let responses = logins_at_once(&app, "alice", 10, |i| format!("wrong guess {i}")).await;
+    let statuses: Vec<u16> = responses.iter().map(|r| r.status().as_u16()).collect();
+    assert_eq!(
+        count(&responses, StatusCode::UNAUTHORIZED),
+        10,
+        "{statuses:?}"
+    );
 }
