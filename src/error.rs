@@ -343,7 +343,7 @@ impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
         use crate::store::StoreError;
         match e {
-            StoreError::Unavailable(cause) => {
+            StoreError::Unavailable(cause) | StoreError::Conflict(cause) => {
                 tracing::warn!(%cause, "database unavailable");
                 ApiError::unavailable()
             }

@@ -7,7 +7,7 @@
 
 use sqlx::Connection as _;
 
-use super::{Store, StoreResult, on_pool};
+use super::{Store, StoreResult, on_pool, retry_conflicts};
 use crate::domain::lockout::{Admission, Attempts, LockoutPolicy, Outcome};
 
 #[derive(sqlx::FromRow)]
@@ -113,11 +113,15 @@ impl Store {
         now: i64,
         policy: &LockoutPolicy,
     ) -> StoreResult<Admission> {
-        self.update_attempts(check.account_key, now, |current| {
-            match policy.admit(current, now) {
-                Admission::Admitted(next) => (Some(next), Some(check), Admission::Admitted(next)),
-                refused => (None, None, refused),
-            }
+        retry_conflicts(|| {
+            self.update_attempts(check.account_key, now, |current| {
+                match policy.admit(current, now) {
+                    Admission::Admitted(next) => {
+                        (Some(next), Some(check), Admission::Admitted(next))
+                    }
+                    refused => (None, None, refused),
+                }
+            })
         })
         .await
     }
@@ -126,6 +130,16 @@ impl Store {
     /// it started, if it did.
     #[tracing::instrument(skip_all)]
     pub async fn settle_attempt(
+        &self,
+        check: &Reservation<'_>,
+        now: i64,
+        policy: &LockoutPolicy,
+        outcome: Outcome,
+    ) -> StoreResult<Option<i64>> {
+        retry_conflicts(|| self.settle_once(check, now, policy, outcome)).await
+    }
+
+    async fn settle_once(
         &self,
         check: &Reservation<'_>,
         now: i64,
@@ -182,12 +196,9 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             let row = lock_counters!(tx, dialect, account_key).expect("the row was just ensured");
-            // Lapsed reservations go; the live ones are what is in flight.
-            sqlx::query("DELETE FROM password_checks WHERE account_key = ? AND expires_at <= ?")
-                .bind(account_key)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+            // Only live reservations count; lapsed ones are left to the
+            // sweep, as deleting a range here would take gap locks that make
+            // concurrent checks of neighbouring accounts deadlock on MySQL.
             let in_flight: i64 = sqlx::query_scalar(IN_FLIGHT)
                 .bind(account_key)
                 .bind(now)

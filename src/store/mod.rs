@@ -121,6 +121,10 @@ pub enum StoreError {
     /// The database could not be reached or is too busy: worth retrying.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The transaction lost a race for locks (a deadlock, a lock wait that
+    /// timed out) and was rolled back: running it again is the remedy.
+    #[error("transaction conflict: {0}")]
+    Conflict(String),
     #[error("username taken")]
     UsernameTaken,
     #[error("email taken")]
@@ -136,9 +140,39 @@ pub enum StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// MySQL/MariaDB error numbers that mean "try again", not "your statement
-/// is wrong": lock wait timeout, deadlock, too many connections, server
-/// shutdown, lost connection.
-const MYSQL_TRANSIENT: &[u16] = &[1205, 1213, 1040, 1053, 2006, 2013];
+/// is wrong": too many connections, server shutdown, lost connection.
+const MYSQL_TRANSIENT: &[u16] = &[1040, 1053, 2006, 2013];
+
+/// MySQL/MariaDB error numbers of a transaction that lost a race for locks
+/// and was rolled back: lock wait timeout, deadlock.
+const MYSQL_CONFLICT: &[u16] = &[1205, 1213];
+
+/// How often a transaction that lost a race for locks is run again.
+const CONFLICT_RETRIES: u32 = 4;
+
+/// Runs `transaction` again, after a short random pause, while it fails
+/// with a [`StoreError::Conflict`], a bounded number of times. Only for
+/// transactions that decide everything from what they read under their
+/// own locks, so a rerun is a fresh, correct decision.
+pub(crate) async fn retry_conflicts<T, F, Fut>(mut transaction: F) -> StoreResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = StoreResult<T>>,
+{
+    let mut attempt = 0;
+    loop {
+        match transaction().await {
+            Err(StoreError::Conflict(cause)) if attempt < CONFLICT_RETRIES => {
+                attempt += 1;
+                let pause =
+                    rand::Rng::gen_range(&mut rand::thread_rng(), 2..20) * u64::from(attempt);
+                tracing::debug!(%cause, attempt, "transaction conflict; running it again");
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+            }
+            other => return other,
+        }
+    }
+}
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
@@ -165,9 +199,13 @@ impl From<sqlx::Error> for StoreError {
                         .and_then(|c| c.parse::<i32>().ok())
                         .is_some_and(|c| matches!(c & 0xff, 5 | 6));
                 // `code()` is the SQLSTATE on MySQL; the error number says more.
-                let mysql_transient = db
+                let mysql_number = db
                     .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
-                    .is_some_and(|e| MYSQL_TRANSIENT.contains(&e.number()));
+                    .map(|e| e.number());
+                if mysql_number.is_some_and(|n| MYSQL_CONFLICT.contains(&n)) {
+                    return StoreError::Conflict(e.to_string());
+                }
+                let mysql_transient = mysql_number.is_some_and(|n| MYSQL_TRANSIENT.contains(&n));
                 if sqlite_busy || mysql_transient {
                     StoreError::Unavailable(e.to_string())
                 } else {

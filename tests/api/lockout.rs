@@ -19,6 +19,7 @@ on_both_databases!(
     a_login_racing_the_deletion_of_its_account_is_never_a_500,
     lockout_counters_do_not_reveal_what_was_typed,
     reservations_left_by_a_dead_process_lapse_however_busy_the_account,
+    logins_of_many_accounts_at_once_do_not_trip_over_each_other,
 );
 
 fn lockout(threshold: &str, seconds: &str) -> Settings {
@@ -313,6 +314,37 @@ async fn reservations_left_by_a_dead_process_lapse_however_busy_the_account(back
     assert_eq!(
         count(&responses, StatusCode::UNAUTHORIZED),
         10,
+        "{statuses:?}"
+    );
+}
+
+/// Every login reserves and settles its check under the account's counter
+/// lock: logins of different accounts at the same moment must not
+/// deadlock each other into 503s (MySQL's gap locks once did).
+async fn logins_of_many_accounts_at_once_do_not_trip_over_each_other(backend: Backend) {
+    let app = TestApp::spawn_with(backend, lockout("10", "60")).await;
+    let names: Vec<String> = (0..150).map(|i| format!("crowd{i:03}")).collect();
+    for name in &names {
+        app.register(name).await;
+    }
+    let attempts = names.iter().flat_map(|name| {
+        [
+            app.post(
+                "/auth/login",
+                json!({"username": name, "password": PASSWORD}),
+            ),
+            app.post(
+                "/auth/login",
+                json!({"username": name, "password": "wrong guess"}),
+            ),
+        ]
+    });
+    let responses = join_all(attempts).await;
+    let statuses: Vec<u16> = responses.iter().map(|r| r.status().as_u16()).collect();
+    assert_eq!(count(&responses, StatusCode::OK), 150, "{statuses:?}");
+    assert_eq!(
+        count(&responses, StatusCode::UNAUTHORIZED),
+        150,
         "{statuses:?}"
     );
 }
