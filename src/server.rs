@@ -50,8 +50,7 @@ pub async fn build(config: Config) -> Result<AppState, StartupError> {
     let keys = KeyRing::load(&config, &store).await?;
     let refresh_tokens = RefreshTokens::load(&store).await?;
     let lockout = Lockout::load(&config, &store).await?;
-    let session_cache =
-        SessionCache::new(config.session_cache, store.latest_session_change().await?);
+    let session_cache = SessionCache::new(config.session_cache, store.feed_start().await?);
     let hasher = PasswordHasher::new(
         config.argon2,
         config.max_concurrent_hashes,

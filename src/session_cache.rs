@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
-use crate::store::{LiveSession, Liveness, SessionChange, Store, StoreResult};
+use crate::store::{FeedStart, LiveSession, Liveness, SessionChange, Store, StoreResult};
 
 /// The most sessions held in memory at once.
 pub const CAPACITY: usize = 50_000;
@@ -60,13 +60,12 @@ pub struct SessionCache {
 }
 
 impl SessionCache {
-    /// A cache whose feed starts after `latest` (the newest change number
-    /// when the instance starts: nothing older can concern an empty cache).
-    pub fn new(ttl: Duration, latest: i64) -> Self {
+    /// A cache whose feed starts at `start` (see [`Store::feed_start`]).
+    pub fn new(ttl: Duration, start: FeedStart) -> Self {
         Self {
             ttl,
             entries: RwLock::new(Entries::new(CAPACITY)),
-            feed: Mutex::new(FeedCursor::starting_after(latest)),
+            feed: Mutex::new(FeedCursor::starting_at(start, Instant::now())),
             last_ok: AtomicU64::new(0),
             origin: Instant::now(),
         }
@@ -164,9 +163,9 @@ impl SessionCache {
     pub async fn poll(&self, store: &Store) -> StoreResult<()> {
         let started = Instant::now();
         if self.last_ok().is_some_and(|at| at.elapsed() > STALE_AFTER) {
-            let latest = store.latest_session_change().await?;
+            let start = store.feed_start().await?;
             self.entries.write().expect("session cache lock").clear();
-            *self.feed.lock().expect("session feed lock") = FeedCursor::starting_after(latest);
+            *self.feed.lock().expect("session feed lock") = FeedCursor::starting_at(start, started);
         }
         loop {
             let from = self.feed.lock().expect("session feed lock").read_after();
@@ -311,6 +310,17 @@ impl FeedCursor {
         }
     }
 
+    /// Starts after the newest change, with the numbers missing just below
+    /// it taken for gaps: a transaction that took one of them before this
+    /// instance started may not have committed yet.
+    fn starting_at(start: FeedStart, now: Instant) -> Self {
+        let mut cursor = Self::starting_after(start.newest);
+        for missing in start.missing {
+            cursor.gaps.insert(missing, now);
+        }
+        cursor
+    }
+
     /// The number after which the next read starts.
     fn read_after(&self) -> i64 {
         self.gaps
@@ -387,6 +397,21 @@ mod tests {
     }
 
     #[test]
+    fn numbers_missing_when_an_instance_starts_are_watched_like_gaps() {
+        let t0 = Instant::now();
+        let start = FeedStart {
+            newest: 20,
+            missing: vec![18],
+        };
+        let mut cursor = FeedCursor::starting_at(start, t0);
+        assert_eq!(cursor.read_after(), 17);
+        // 19 and 20 were there at start: old news. 18 commits late.
+        let rows = [change(18, "late"), change(19, "old"), change(20, "old")];
+        assert_eq!(users(cursor.accept(&rows, t0)), ["late"]);
+        assert_eq!(cursor.read_after(), 20);
+    }
+
+    #[test]
     fn a_gap_that_never_fills_is_given_up_in_time() {
         let t0 = Instant::now();
         let mut cursor = FeedCursor::starting_after(0);
@@ -445,7 +470,7 @@ mod tests {
 
     #[test]
     fn entries_are_dropped_by_user_and_an_older_answer_is_not_kept() {
-        let cache = SessionCache::new(Duration::from_secs(1), 0);
+        let cache = SessionCache::new(Duration::from_secs(1), FeedStart::default());
         cache.set_last_ok(Instant::now());
         let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
         let (s1, s2, s3) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
@@ -479,7 +504,7 @@ mod tests {
 
     #[test]
     fn without_a_recent_poll_nothing_is_trusted() {
-        let cache = SessionCache::new(Duration::from_millis(50), 0);
+        let cache = SessionCache::new(Duration::from_millis(50), FeedStart::default());
         let (user, session) = (Uuid::new_v4(), Uuid::new_v4());
         let now = Liveness {
             now: 500,

@@ -30,12 +30,28 @@ impl DisplayName {
                  or other formatting characters).",
             ));
         }
+        if !raw.is_empty() && !raw.chars().any(is_visible) {
+            return Err(FieldError::new(
+                field,
+                "blank",
+                "Name must have a visible character; use null for no name.",
+            ));
+        }
         Ok(Self(raw.to_owned()))
     }
 
     pub fn into_inner(self) -> String {
         self.0
     }
+}
+
+/// Whether `c` shows as something: not white space, not a mark that only
+/// decorates the character before it, not a character drawn blank.
+fn is_visible(c: char) -> bool {
+    !c.is_whitespace()
+        && !unicode_normalization::char::is_combining_mark(c)
+        && !is_invisible_formatting(c)
+        && !matches!(c, '\u{2800}' | '\u{FFFC}' | '\u{1D159}')
 }
 
 /// Characters that change how a name is displayed without being seen, or
@@ -98,6 +114,22 @@ mod tests {
         }
         let err = DisplayName::parse_field("first_name", "x\u{202D}").unwrap_err();
         assert_eq!(err.field, "first_name");
+    }
+
+    #[test]
+    fn a_name_that_shows_nothing_is_refused() {
+        for blank in [
+            "   ",
+            "\u{00A0}\u{00A0}",
+            "\u{3000}",
+            "\u{2800}\u{2800}",
+            "\u{0301}\u{0301}",
+            "\u{FFFC}",
+        ] {
+            assert_eq!(code(blank), "blank", "{blank:?}");
+        }
+        assert_eq!(code("Zoë"), "ok");
+        assert_eq!(code(" Al "), "ok");
     }
 
     #[test]

@@ -17,8 +17,39 @@ pub struct SessionChange {
     pub user_id: String,
 }
 
+/// Where a fresh reader of the feed starts: after the newest change, and
+/// watching the numbers missing among the last [`START_LOOKBACK`] below it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FeedStart {
+    pub newest: i64,
+    pub missing: Vec<i64>,
+}
+
+/// How many change numbers below the newest a starting reader checks for
+/// ones not committed yet: far more than the changes in flight at once.
+const START_LOOKBACK: i64 = 1000;
+
 impl Store {
-    /// The newest change number, or 0: where a fresh reader starts.
+    /// Where a fresh reader starts (see [`FeedStart`]).
+    #[tracing::instrument(skip_all)]
+    pub async fn feed_start(&self) -> StoreResult<FeedStart> {
+        let newest = self.latest_session_change().await?;
+        let floor = (newest - START_LOOKBACK).max(0);
+        let present: Vec<i64> = on_pool!(self, conn => {
+            sqlx::query_scalar("SELECT seq FROM session_changes WHERE seq > ? AND seq <= ?")
+                .bind(floor)
+                .bind(newest)
+                .fetch_all(conn)
+                .await?
+        });
+        let present: std::collections::BTreeSet<i64> = present.into_iter().collect();
+        let missing = (floor + 1..=newest)
+            .filter(|seq| !present.contains(seq))
+            .collect();
+        Ok(FeedStart { newest, missing })
+    }
+
+    /// The newest change number, or 0.
     #[tracing::instrument(skip_all)]
     pub async fn latest_session_change(&self) -> StoreResult<i64> {
         let latest: Option<i64> = on_pool!(self, conn => {

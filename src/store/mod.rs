@@ -23,7 +23,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 pub use attempts::Reservation;
 pub use audit::{AuditFilter, AuditPage, AuditRow};
-pub use changes::SessionChange;
+pub use changes::{FeedStart, SessionChange};
 pub use keys::StoredKey;
 pub use sessions::{LiveSession, Liveness, LogoutScope, NewSession, Refresh, SessionRow};
 pub use users::{LoginColumn, NewUser, ProfileChanges, UserPage};

@@ -254,14 +254,25 @@ impl Store {
 
     #[tracing::instrument(skip_all, fields(user_id = %id))]
     pub async fn set_password_hash(&self, id: UserId, hash: &str) -> StoreResult<()> {
+        let dialect = self.dialect();
+        let at = now();
         let updated = on_pool!(self, conn => {
-            sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?")
+            let mut tx = conn.begin_with(dialect.begin_write()).await?;
+            let updated = sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?")
                 .bind(hash)
-                .bind(now())
+                .bind(at)
                 .bind(id.to_string())
-                .execute(conn)
+                .execute(&mut *tx)
                 .await?
-                .rows_affected()
+                .rows_affected();
+            // The user's `updated_at` changed: `GET /me` elsewhere may hold it.
+            sqlx::query(NOTE_USER_CHANGE)
+                .bind(id.to_string())
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            updated
         });
         if updated == 0 {
             return Err(StoreError::NotFound);

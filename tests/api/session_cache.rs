@@ -132,6 +132,24 @@ async fn a_profile_change_shows_on_other_instances_within_the_window(backend: Ba
         status == StatusCode::OK && body["name"] == "Alice Liddell"
     })
     .await;
+    // A password change moves `updated_at`, on a session it leaves alive.
+    let before: Value = b.get("/me", &token).await.json().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let response = a
+        .request(
+            Method::PUT,
+            "/me/password",
+            Some(&token),
+            Some(
+                json!({"current_password": PASSWORD, "new_password": "a brand new secret phrase"}),
+            ),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    until(&b, &token, |status, body| {
+        status == StatusCode::OK && body["updated_at"] != before["updated_at"]
+    })
+    .await;
 }
 
 async fn a_role_change_elsewhere_refuses_the_old_token_within_the_window(backend: Backend) {
