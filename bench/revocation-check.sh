@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Measures what the per-request session check costs: GET /me (JWT
-# verification + one primary-key lookup of the session joined to its user)
-# against GET /health/live (no authentication, no database).
+# Measures what the per-request session check costs when it asks the
+# database every time (SESSION_CACHE_MS=0): GET /me (JWT verification + one
+# primary-key lookup of the session joined to its user) against
+# GET /health/live (no authentication, no database). bench/load.sh measures
+# the default, where sessions are answered from memory.
 #
 # Usage: bench/revocation-check.sh [sqlite|mysql]   (needs wrk; mysql needs
 # the local MariaDB, root without a password). Sends traffic to 127.0.0.1
@@ -25,7 +27,7 @@ case "$backend" in
 esac
 
 cargo build --release --quiet
-BIND_ADDR=127.0.0.1:$port RUST_LOG=warn RATE_LIMIT_PER_MINUTE=0 ./target/release/gatehouse &
+BIND_ADDR=127.0.0.1:$port RUST_LOG=warn RATE_LIMIT_PER_MINUTE=0 SESSION_CACHE_MS=0 ./target/release/gatehouse &
 server=$!
 base=http://127.0.0.1:$port
 for _ in $(seq 50); do curl -sf "$base/health/live" >/dev/null && break; sleep 0.1; done
