@@ -160,7 +160,7 @@ impl TokenService {
         if claims.nbf > now + LEEWAY_SECONDS || claims.iat > now + LEEWAY_SECONDS {
             return Err(TokenError::Invalid);
         }
-        if claims.exp + LEEWAY_SECONDS < now {
+        if claims.exp.saturating_add(LEEWAY_SECONDS) < now {
             return Err(TokenError::Expired);
         }
         Ok(claims)
