@@ -15,7 +15,9 @@
 //! hyper's own `header_read_timeout` runs from the moment it starts waiting
 //! for a head, idle time included. The [`HeadTimer`] given to it stretches
 //! that wait to the idle timeout until the first byte of the next request
-//! arrives, which the [`WatchedIo`] around the socket reports.
+//! arrives, which the [`WatchedIo`] around the socket reports. A client that
+//! pipelines (sends the next head before the answer) gets no idle grace:
+//! bytes already in hyper's buffer cannot be seen from outside it.
 
 use std::future::Future;
 use std::io;
