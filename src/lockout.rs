@@ -152,7 +152,10 @@ impl Lockout {
     pub async fn settle_running(&self, limit: Duration) {
         let all_settled = async {
             loop {
-                let idle = self.running.idle.notified();
+                // Registered before looking, so the last settle cannot slip
+                // between the look and the wait.
+                let mut idle = pin!(self.running.idle.notified());
+                idle.as_mut().enable();
                 if self.running.count.load(Ordering::SeqCst) == 0 {
                     return;
                 }

@@ -501,3 +501,46 @@ impl Drop for HeadDeadline {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn waiting() -> HeadWait {
+        HeadWait {
+            since: Some(Instant::now()),
+            ..HeadWait::default()
+        }
+    }
+
+    #[test]
+    fn bytes_past_a_bodiless_head_are_the_next_head() {
+        let mut head = waiting();
+        head.read(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HT");
+        head.body_length = Some(0);
+        assert_eq!(head.after_head, 8);
+        assert!(head.next_head_already_started());
+    }
+
+    #[test]
+    fn a_body_is_not_taken_for_the_next_head() {
+        let mut head = waiting();
+        head.read(b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nab");
+        head.body_length = Some(5);
+        head.since = None; // the head was parsed; the body's rest follows
+        head.read(b"cde");
+        assert!(!head.next_head_already_started());
+        head.read(b"G");
+        assert!(head.next_head_already_started());
+    }
+
+    #[test]
+    fn a_head_end_split_across_reads_is_found() {
+        let mut head = waiting();
+        head.read(b"GET / HTTP/1.1\r\nHost: x\r\n\r");
+        head.read(b"\nGE");
+        head.body_length = Some(0);
+        assert_eq!(head.after_head, 2);
+        assert!(head.next_head_already_started());
+    }
+}
