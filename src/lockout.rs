@@ -274,10 +274,11 @@ impl Lockout {
             // A waiting check first looks without locking: only when the
             // budget seems free does it contend for the row.
             let looks_free = first
-                || match store.attempts(&account.0, now).await? {
-                    None => true,
-                    Some(current) => !matches!(self.policy.admit(current, now), Admission::Wait),
-                };
+                || !matches!(
+                    self.policy
+                        .admit(store.attempts(&account.0, now).await?, now),
+                    Admission::Wait
+                );
             first = false;
             if looks_free {
                 let check = Reservation {

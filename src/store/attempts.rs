@@ -79,7 +79,7 @@ impl Store {
     /// The counters as they are at `now`, without locking: a cheap look
     /// before the locked [`Store::admit_attempt`], for checks that wait.
     #[tracing::instrument(skip_all)]
-    pub async fn attempts(&self, account_key: &str, now: i64) -> StoreResult<Option<Attempts>> {
+    pub async fn attempts(&self, account_key: &str, now: i64) -> StoreResult<Attempts> {
         let found = on_pool!(self, conn => {
             let row: Option<AttemptsRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT {COLUMNS} FROM login_attempts WHERE account_key = ?"
@@ -95,13 +95,14 @@ impl Store {
             (row, in_flight)
         });
         let (row, in_flight) = found;
-        Ok(Some(row.map_or(
-            Attempts {
-                in_flight: in_flight.clamp(0, i64::from(u32::MAX)) as u32,
-                ..Attempts::default()
-            },
-            |row| row.with_in_flight(in_flight),
-        )))
+        // No counters yet: nothing has failed.
+        let row = row.unwrap_or(AttemptsRow {
+            failures: 0,
+            window_started_at: now,
+            locked_until: 0,
+            lockouts: 0,
+        });
+        Ok(row.with_in_flight(in_flight))
     }
 
     /// Records `check` if the policy admits one more check of its account
