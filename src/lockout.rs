@@ -208,12 +208,9 @@ impl Lockout {
                 Err(_) => Outcome::Abandoned,
             };
             let now = crate::store::now();
-            let check = Reservation {
-                account_key: &account_key,
-                id: &id,
-                expires_at: 0,
-            };
-            let lock = store.settle_attempt(&check, now, &policy, outcome).await;
+            let lock = store
+                .settle_attempt(&account_key, &id, now, &policy, outcome)
+                .await;
             drop(turn);
             forget_if_idle(&turns, &account_key);
             settled.notify_waiters();

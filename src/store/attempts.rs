@@ -32,8 +32,6 @@ impl AttemptsRow {
 }
 
 const COLUMNS: &str = "failures, window_started_at, locked_until, lockouts";
-const IN_FLIGHT: &str =
-    "SELECT COUNT(*) FROM password_checks WHERE account_key = ? AND expires_at > ?";
 
 /// One password check in flight: which account, its id, and when it stops
 /// counting if it is never settled.
@@ -41,6 +39,21 @@ pub struct Reservation<'a> {
     pub account_key: &'a str,
     pub id: &'a str,
     pub expires_at: i64,
+}
+
+/// How many of the account's checks are in flight at `$now`: its
+/// reservations that have not lapsed (on `$conn`, a connection or a
+/// transaction of either database).
+macro_rules! count_in_flight {
+    ($conn:expr, $account_key:expr, $now:expr) => {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM password_checks WHERE account_key = ? AND expires_at > ?",
+        )
+        .bind($account_key)
+        .bind($now)
+        .fetch_one(&mut *$conn)
+        .await?
+    };
 }
 
 /// The account's counter row, locked for the rest of the transaction `$tx`
@@ -87,11 +100,7 @@ impl Store {
             .bind(account_key)
             .fetch_optional(&mut *conn)
             .await?;
-            let in_flight: i64 = sqlx::query_scalar(IN_FLIGHT)
-                .bind(account_key)
-                .bind(now)
-                .fetch_one(&mut *conn)
-                .await?;
+            let in_flight = count_in_flight!(conn, account_key, now);
             (row, in_flight)
         });
         let (row, in_flight) = found;
@@ -127,22 +136,24 @@ impl Store {
         .await
     }
 
-    /// Removes `check` and books how it ended; returns the end of the lock
-    /// it started, if it did.
+    /// Removes the reservation `check_id` of `account_key` and books how
+    /// its check ended; returns the end of the lock it started, if it did.
     #[tracing::instrument(skip_all)]
     pub async fn settle_attempt(
         &self,
-        check: &Reservation<'_>,
+        account_key: &str,
+        check_id: &str,
         now: i64,
         policy: &LockoutPolicy,
         outcome: Outcome,
     ) -> StoreResult<Option<i64>> {
-        retry_conflicts(|| self.settle_once(check, now, policy, outcome)).await
+        retry_conflicts(|| self.settle_once(account_key, check_id, now, policy, outcome)).await
     }
 
     async fn settle_once(
         &self,
-        check: &Reservation<'_>,
+        account_key: &str,
+        check_id: &str,
         now: i64,
         policy: &LockoutPolicy,
         outcome: Outcome,
@@ -150,23 +161,19 @@ impl Store {
         let dialect = self.dialect();
         on_pool!(self, conn => {
             let mut tx = conn.begin_with(dialect.begin_write()).await?;
-            let Some(row) = lock_counters!(tx, dialect, check.account_key) else {
+            let Some(row) = lock_counters!(tx, dialect, account_key) else {
                 // Swept while the check ran: nothing left to book it on.
                 tx.commit().await?;
                 return Ok(None);
             };
             sqlx::query("DELETE FROM password_checks WHERE account_key = ? AND id = ?")
-                .bind(check.account_key)
-                .bind(check.id)
+                .bind(account_key)
+                .bind(check_id)
                 .execute(&mut *tx)
                 .await?;
-            let in_flight: i64 = sqlx::query_scalar(IN_FLIGHT)
-                .bind(check.account_key)
-                .bind(now)
-                .fetch_one(&mut *tx)
-                .await?;
+            let in_flight = count_in_flight!(tx, account_key, now);
             let (next, lock) = policy.settle(row.with_in_flight(in_flight), now, outcome);
-            write_counters!(tx, check.account_key, next, now);
+            write_counters!(tx, account_key, next, now);
             tx.commit().await?;
             Ok(lock)
         })
@@ -200,11 +207,7 @@ impl Store {
             // Only live reservations count; lapsed ones are left to the
             // sweep, as deleting a range here would take gap locks that make
             // concurrent checks of neighbouring accounts deadlock on MySQL.
-            let in_flight: i64 = sqlx::query_scalar(IN_FLIGHT)
-                .bind(account_key)
-                .bind(now)
-                .fetch_one(&mut *tx)
-                .await?;
+            let in_flight = count_in_flight!(tx, account_key, now);
             let (next, reservation, answer) = decide(row.with_in_flight(in_flight));
             if let Some(next) = next {
                 write_counters!(tx, account_key, next, now);

@@ -1,14 +1,24 @@
 //! Queries on `session_changes`: the feed every instance reads to keep its
 //! in-memory view of sessions current (see [`crate::session_cache`]). Rows
 //! are written by the transactions that make the changes, with
-//! [`NOTE_USER_CHANGE`].
+//! `note_user_change!`.
 
 use super::{Store, StoreResult, on_pool};
 
-/// Records that what is cached for a user may be wrong now. Run inside the
-/// transaction that makes the change, so the change and its note commit
-/// together. Binds: the user id, the time.
-pub(super) const NOTE_USER_CHANGE: &str = "INSERT INTO session_changes (user_id, at) VALUES (?, ?)";
+/// Records in the transaction `$tx` that what is cached for user `$user_id`
+/// (text) may be wrong as of `$at`, so the change and its note commit
+/// together. A macro, as the statement runs on whichever database's
+/// transaction.
+macro_rules! note_user_change {
+    ($tx:expr, $user_id:expr, $at:expr) => {
+        sqlx::query("INSERT INTO session_changes (user_id, at) VALUES (?, ?)")
+            .bind($user_id)
+            .bind($at)
+            .execute(&mut *$tx)
+            .await?
+    };
+}
+pub(super) use note_user_change;
 
 /// One row of the feed.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]

@@ -5,7 +5,7 @@ use uuid::Uuid;
 use super::users::{USER_COLUMNS_OF_U, UserRow};
 use sqlx::Connection as _;
 
-use super::changes::NOTE_USER_CHANGE;
+use super::changes::note_user_change;
 use super::{Store, StoreError, StoreResult, now, on_pool};
 use crate::domain::{User, UserId};
 
@@ -227,11 +227,7 @@ impl Store {
                 Refresh::Replayed(session)
             } else {
                 sqlx::query(end_session).bind(&session.id).execute(&mut *tx).await?;
-                sqlx::query(NOTE_USER_CHANGE)
-                    .bind(&session.user_id)
-                    .bind(liveness.now)
-                    .execute(&mut *tx)
-                    .await?;
+                note_user_change!(tx, &session.user_id, liveness.now);
                 Refresh::Reused { session_id: session.id, user_id: session.user_id }
             };
             tx.commit().await?;
@@ -337,11 +333,7 @@ impl Store {
             .await?
             .rows_affected();
             if deleted > 0 {
-                sqlx::query(NOTE_USER_CHANGE)
-                    .bind(user_id.to_string())
-                    .bind(liveness.now)
-                    .execute(&mut *tx)
-                    .await?;
+                note_user_change!(tx, user_id.to_string(), liveness.now);
             }
             tx.commit().await?;
             deleted
@@ -380,11 +372,7 @@ impl Store {
             }
             let ended = query.execute(&mut *tx).await?.rows_affected();
             if ended > 0 {
-                sqlx::query(NOTE_USER_CHANGE)
-                    .bind(user_id.to_string())
-                    .bind(now())
-                    .execute(&mut *tx)
-                    .await?;
+                note_user_change!(tx, user_id.to_string(), now());
             }
             tx.commit().await?;
             ended

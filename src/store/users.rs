@@ -4,7 +4,7 @@ use uuid::Uuid;
 
 use sqlx::Connection as _;
 
-use super::changes::NOTE_USER_CHANGE;
+use super::changes::note_user_change;
 use super::{Store, StoreError, StoreResult, now, on_pool, to_datetime};
 use crate::domain::{Role, User, UserId};
 
@@ -238,11 +238,7 @@ impl Store {
             }
             let updated = query.bind(id.to_string()).execute(&mut *tx).await?.rows_affected();
             // `GET /me` on other instances may answer from memory.
-            sqlx::query(NOTE_USER_CHANGE)
-                .bind(id.to_string())
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
+            note_user_change!(tx, id.to_string(), at);
             tx.commit().await?;
             updated
         });
@@ -266,11 +262,7 @@ impl Store {
                 .await?
                 .rows_affected();
             // The user's `updated_at` changed: `GET /me` elsewhere may hold it.
-            sqlx::query(NOTE_USER_CHANGE)
-                .bind(id.to_string())
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
+            note_user_change!(tx, id.to_string(), at);
             tx.commit().await?;
             updated
         });
@@ -355,11 +347,7 @@ impl Store {
                     .bind(&id_text)
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query(NOTE_USER_CHANGE)
-                    .bind(&id_text)
-                    .bind(now())
-                    .execute(&mut *tx)
-                    .await?;
+                note_user_change!(tx, &id_text, now());
                 tx.commit().await?;
                 return Ok((before, None));
             };
@@ -380,11 +368,7 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            sqlx::query(NOTE_USER_CHANGE)
-                .bind(&id_text)
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
+            note_user_change!(tx, &id_text, at);
             tx.commit().await?;
             after.updated_at = to_datetime(at)?;
             Ok((before, Some(after)))
