@@ -364,7 +364,7 @@ impl FeedCursor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Role, User};
+    use crate::domain::User;
 
     fn change(seq: i64, user: &str) -> SessionChange {
         SessionChange {
@@ -434,19 +434,8 @@ mod tests {
     }
 
     fn live(user: Uuid) -> LiveSession {
-        let now = time::OffsetDateTime::now_utc();
         LiveSession {
-            user: User {
-                id: user,
-                username: "alice".into(),
-                email: None,
-                name: None,
-                role: Role::User,
-                disabled: false,
-                created_at: now,
-                updated_at: now,
-                last_login_at: None,
-            },
+            user: User::sample(user),
             last_used_at: 100,
             expires_at: 1_000,
         }

@@ -213,25 +213,15 @@ mod tests {
         TokenService::new(&config, KeyRing::from_secret(SECRET.as_bytes()))
     }
 
-    fn user() -> User {
-        let now = time::OffsetDateTime::now_utc();
-        User {
-            id: Uuid::now_v7(),
-            username: "alice".into(),
-            email: None,
-            name: None,
-            role: Role::User,
-            disabled: false,
-            created_at: now,
-            updated_at: now,
-            last_login_at: None,
-        }
-    }
-
     fn genuine(service: &TokenService) -> String {
         let now = jsonwebtoken::get_current_timestamp();
         service
-            .issue(&user(), Uuid::now_v7(), now, Uuid::now_v7())
+            .issue(
+                &User::sample(Uuid::now_v7()),
+                Uuid::now_v7(),
+                now,
+                Uuid::now_v7(),
+            )
             .token
     }
 

@@ -43,3 +43,22 @@ pub struct User {
     pub updated_at: OffsetDateTime,
     pub last_login_at: Option<OffsetDateTime>,
 }
+
+#[cfg(test)]
+impl User {
+    /// An enabled user `alice` with id `id`, for unit tests.
+    pub(crate) fn sample(id: UserId) -> Self {
+        let now = OffsetDateTime::now_utc();
+        User {
+            id,
+            username: "alice".into(),
+            email: None,
+            name: None,
+            role: Role::User,
+            disabled: false,
+            created_at: now,
+            updated_at: now,
+            last_login_at: None,
+        }
+    }
+}
