@@ -38,21 +38,8 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"username":"bench","password":"$password"}'
 LUA
 
-# "<p50 ms> <p99 ms> <2xx per second>" of one wrk run.
-measure() {
-  wrk --latency "$@" | python3 -c '
-import re, sys
-text = sys.stdin.read()
-def ms(key):
-    m = re.search(r"^\s*" + key + r"\s+([0-9.]+)(us|ms|s)\s*$", text, re.M)
-    return float(m.group(1)) * {"us": 1e-3, "ms": 1, "s": 1e3}[m.group(2)]
-total = int(re.search(r"(\d+) requests in", text).group(1))
-secs = float(re.search(r"requests in ([0-9.]+)s", text).group(1))
-bad = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-good = total - (int(bad.group(1)) if bad else 0)
-p50, p99 = ms("50%"), ms("99%")
-print(f"{p50:.2f} {p99:.2f} {good / secs:.0f}")'
-}
+# "<2xx per second> <p50 ms> <p99 ms>" of one wrk run.
+measure() { wrk --latency "$@" | python3 bench/wrk-summary.py; }
 
 results=()
 for size in 10000 1000000; do
@@ -85,9 +72,9 @@ for size in 10000 1000000; do
     start $cache
     token=$(curl -sf "$base/auth/login" -H "$json" -d "{\"username\":\"bench\",\"password\":\"$password\"}" \
       | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
-    read -r me50 me99 merps < <(measure -t2 -c32 -d"$duration" -H "Authorization: Bearer $token" "$base/me")
+    read -r merps me50 me99 < <(measure -t2 -c32 -d"$duration" -H "Authorization: Bearer $token" "$base/me")
     if [ "$cache" = 1000 ]; then
-      read -r in50 in99 inrps < <(measure -t2 -c32 -d"$duration" -s "$work/login.lua" "$base/auth/login")
+      read -r inrps in50 in99 < <(measure -t2 -c32 -d"$duration" -s "$work/login.lua" "$base/auth/login")
       results+=("$size login $in50 $in99 $inrps")
       results+=("$size me-memory $me50 $me99 $merps")
     else

@@ -79,21 +79,8 @@ function request()
 end
 LUA
 
-# Prints "<2xx per second> <p50 ms> <p99 ms>" for one wrk run.
-measure() {
-  wrk --latency "$@" | python3 -c '
-import re, sys
-text = sys.stdin.read()
-def ms(key):
-    m = re.search(r"^\s*" + key + r"\s+([0-9.]+)(us|ms|s)\s*$", text, re.M)
-    return float(m.group(1)) * {"us": 1e-3, "ms": 1, "s": 1e3}[m.group(2)]
-total = int(re.search(r"(\d+) requests in ([0-9.]+)(s|m)", text).group(1))
-secs = float(re.search(r"requests in ([0-9.]+)s", text).group(1))
-bad = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-good = total - (int(bad.group(1)) if bad else 0)
-p50, p99 = ms("50%"), ms("99%")
-print(f"{good / secs:.1f} {p50:.3f} {p99:.3f}")'
-}
+# "<2xx per second> <p50 ms> <p99 ms>" of one wrk run.
+measure() { wrk --latency "$@" | python3 bench/wrk-summary.py; }
 
 peak_rss_mb() {
   [ -n "$server" ] && awk '/VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$server/status" || echo "-"

@@ -40,30 +40,20 @@ local slow = string.sub(string.rep("@4$5!1|0+7", 13), 1, 128)
 wrk.body = '{"username":"flood","password":"' .. slow .. '","role":"superuser"}'
 LUA
 
-latency() {
-  wrk -t1 -c4 -d"$duration" --latency "$base/health/live" | awk '
-    / 50% / { p50 = $2 } / 99% / { p99 = $2 } /Requests\/sec/ { rps = $2 }
-    END { printf "p50 %s, p99 %s, %s req/s\n", p50, p99, rps }'
-}
+# "<req/s> <p50 ms> <p99 ms>" of GET /health/live on 4 connections.
+latency() { wrk -t1 -c4 -d"$duration" --latency "$base/health/live" | python3 bench/wrk-summary.py; }
 
 echo "== GET /health/live alone, 4 connections, $duration"
-alone=$(latency)
-echo "$alone"
+read -r alone_rps alone_p50 alone_p99 < <(latency)
+echo "p50 $alone_p50 ms, p99 $alone_p99 ms, $alone_rps req/s"
 echo "== GET /health/live during 40 connections of slow-password registrations"
 wrk -t1 -c40 -d"$duration" -s "$work/register.lua" "$base/auth/register" > "$work/flood.txt" &
 flood=$!
 sleep 1
-during=$(latency)
+read -r during_rps during_p50 during_p99 < <(latency)
 wait "$flood"
-echo "$during"
+echo "p50 $during_p50 ms, p99 $during_p99 ms, $during_rps req/s"
 grep -E 'Requests/sec|Non-2xx' "$work/flood.txt" | sed 's/^/flood: /'
-python3 - "$alone" "$during" <<'PY'
-import re, sys
-def ms(text, key):
-    value = re.search(key + r" ([0-9.]+)(us|ms|s)", text)
-    number, unit = float(value.group(1)), value.group(2)
-    return number * {"us": 1e-3, "ms": 1, "s": 1e3}[unit]
-alone, during = sys.argv[1], sys.argv[2]
-for key in ("p50", "p99"):
-    print(f"/health/live {key} during the flood ÷ alone: {ms(during, key) / ms(alone, key):.2f}")
-PY
+python3 -c "
+print('/health/live p50 during the flood ÷ alone: %.2f' % ($during_p50 / $alone_p50))
+print('/health/live p99 during the flood ÷ alone: %.2f' % ($during_p99 / $alone_p99))"
