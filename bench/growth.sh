@@ -49,24 +49,24 @@ for size in 10000 1000000; do
   base=http://127.0.0.1:$port
   curl -sf "$base/auth/register" -H "$json" -d "{\"username\":\"bench\",\"password\":\"$password\"}" >/dev/null
   stop
-  hash=$(sql -N -e "SELECT password_hash FROM users WHERE username_key = 'bench'")
+  hash=$(sql -N -e "SELECT password_hash FROM gatehouse_users WHERE username_key = 'bench'")
   now=$(date +%s)
   echo "inserting $size users and $size sessions"
   # Ids that sort like UUIDv7s and never collide with the bench account's.
-  sql -e "INSERT INTO users (id, username, username_key, email, email_key, name, password_hash,
+  sql -e "INSERT INTO gatehouse_users (id, username, username_key, email, email_key, name, password_hash,
             role, disabled, created_at, updated_at, last_login_at)
           SELECT CONCAT(LPAD(HEX(seq), 8, '0'), '-0000-7000-8000-000000000000'),
                  CONCAT('user', seq), CONCAT('user', seq),
                  CONCAT('user', seq, '@example.com'), CONCAT('user', seq, '@example.com'),
                  NULL, '$hash', 'user', FALSE, $now, $now, NULL
           FROM seq_1_to_$size"
-  sql -e "INSERT INTO sessions (id, user_id, refresh_hash, previous_hash, rotated_at, created_at,
+  sql -e "INSERT INTO gatehouse_sessions (id, user_id, refresh_hash, previous_hash, rotated_at, created_at,
             last_used_at, expires_at, user_agent, ip)
           SELECT CONCAT(LPAD(HEX(seq), 8, '0'), '-0000-7000-9000-000000000000'),
                  CONCAT(LPAD(HEX(seq), 8, '0'), '-0000-7000-8000-000000000000'),
                  SHA2(seq, 256), NULL, $now, $now, $now, $now + 86400, 'bench', '127.0.0.1'
           FROM seq_1_to_$size"
-  sql -e "ANALYZE TABLE users, sessions" >/dev/null
+  sql -e "ANALYZE TABLE gatehouse_users, sessions" >/dev/null
 
   for cache in 1000 0; do
     start $cache
@@ -85,18 +85,18 @@ for size in 10000 1000000; do
 
   if [ "$size" = 1000000 ]; then
     echo "== query plans at $size users"
-    sid=$(sql -N -e "SELECT id FROM sessions LIMIT 1")
-    uid=$(sql -N -e "SELECT user_id FROM sessions LIMIT 1")
+    sid=$(sql -N -e "SELECT id FROM gatehouse_sessions LIMIT 1")
+    uid=$(sql -N -e "SELECT user_id FROM gatehouse_sessions LIMIT 1")
     for query in \
-      "SELECT id, password_hash FROM users WHERE username_key = 'user500000'" \
-      "SELECT id, password_hash FROM users WHERE email_key = 'user500000@example.com'" \
-      "SELECT u.id FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = '$sid' AND s.user_id = '$uid' AND s.expires_at > 0 AND s.last_used_at > 0" \
-      "SELECT id FROM sessions WHERE refresh_hash = SHA2(77, 256)" \
-      "SELECT id FROM sessions WHERE user_id = '$uid' ORDER BY created_at DESC" \
-      "SELECT seq, user_id FROM session_changes WHERE seq > 0 ORDER BY seq LIMIT 1000" \
-      "SELECT failures FROM login_attempts WHERE account_key = 'x'" \
-      "SELECT id FROM users WHERE id > '0' ORDER BY id LIMIT 51" \
-      "DELETE FROM sessions WHERE expires_at <= 0 OR last_used_at <= 0"; do
+      "SELECT id, password_hash FROM gatehouse_users WHERE username_key = 'user500000'" \
+      "SELECT id, password_hash FROM gatehouse_users WHERE email_key = 'user500000@example.com'" \
+      "SELECT u.id FROM gatehouse_sessions s JOIN gatehouse_users u ON u.id = s.user_id WHERE s.id = '$sid' AND s.user_id = '$uid' AND s.expires_at > 0 AND s.last_used_at > 0" \
+      "SELECT id FROM gatehouse_sessions WHERE refresh_hash = SHA2(77, 256)" \
+      "SELECT id FROM gatehouse_sessions WHERE user_id = '$uid' ORDER BY created_at DESC" \
+      "SELECT seq, user_id FROM gatehouse_session_changes WHERE seq > 0 ORDER BY seq LIMIT 1000" \
+      "SELECT failures FROM gatehouse_login_attempts WHERE account_key = 'x'" \
+      "SELECT id FROM gatehouse_users WHERE id > '0' ORDER BY id LIMIT 51" \
+      "DELETE FROM gatehouse_sessions WHERE expires_at <= 0 OR last_used_at <= 0"; do
       echo "-- $query"
       sql -t -e "EXPLAIN $query" | cut -c1-200
     done

@@ -65,9 +65,15 @@ enum UserCommand {
 
 #[derive(Debug, Subcommand)]
 enum KeysCommand {
-    /// Start signing with a new key; the old one keeps verifying until the
+    /// Add a new signing key: published at once, signing on every instance
+    /// KEY_PUBLISH_LEAD_SECONDS later. The old key keeps verifying until the
     /// tokens it signed have expired.
-    Rotate,
+    Rotate {
+        /// For a key that leaked: sign with the new key now and drop the old
+        /// ones now (their tokens stop working within 5 s everywhere).
+        #[arg(long)]
+        now: bool,
+    },
 }
 
 pub async fn run() -> ExitCode {
@@ -96,7 +102,7 @@ pub async fn run() -> ExitCode {
             name,
             role,
         }) => create_user(config, username, email, name, role).await,
-        Command::Keys(KeysCommand::Rotate) => rotate_keys(config).await,
+        Command::Keys(KeysCommand::Rotate { now }) => rotate_keys(config, now).await,
         Command::Health => crate::healthcheck::probe(config.bind_addr).await,
     };
     match outcome {
@@ -179,18 +185,43 @@ fn prompt_password() -> Result<String, String> {
     Ok(first)
 }
 
-async fn rotate_keys(config: Config) -> Result<(), String> {
+async fn rotate_keys(config: Config, at_once: bool) -> Result<(), String> {
     let state = server::build(config).await.map_err(|e| e.to_string())?;
-    let kid = keys::rotate(&state.config, &state.store)
+    let rotation = keys::rotate(&state.config, &state.store, at_once)
         .await
         .map_err(|e| e.to_string())?;
-    let event = Event::new(Kind::KeyRotated).detail(serde_json::json!({"kid": kid}));
+    let event = Event::new(Kind::KeyRotated).detail(serde_json::json!({
+        "kid": rotation.kid,
+        "signs_from": rotation.signs_from,
+        "dropped_older": rotation.dropped_older,
+    }));
     audit::record(&state, event, &ClientInfo::default())
         .await
         .map_err(|e| e.to_string())?;
-    println!(
-        "new signing key {kid} in the {}; the previous key verifies until its tokens expire",
-        state.config.database_url.describe()
-    );
+    let place = state.config.database_url.describe();
+    let kid = &rotation.kid;
+    if rotation.dropped_older {
+        println!(
+            "new signing key {kid} in the {place} signs now; the previous keys are dropped, \
+             and their tokens stop working on every instance within 5 s"
+        );
+    } else {
+        let lead = state.config.key_publish_lead.as_secs();
+        println!(
+            "new signing key {kid} in the {place} is published now and signs in {lead} s \
+             (at {}); the previous key verifies until its tokens expire",
+            format_unix(rotation.signs_from)
+        );
+    }
     Ok(())
+}
+
+fn format_unix(seconds: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| seconds.to_string())
 }

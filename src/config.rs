@@ -124,6 +124,9 @@ pub struct Config {
     pub session_idle: Duration,
     /// How long memory may vouch for a session (`SESSION_CACHE_MS`).
     pub session_cache: Duration,
+    /// How long `keys rotate` publishes a key before it signs
+    /// (`KEY_PUBLISH_LEAD_SECONDS`).
+    pub key_publish_lead: Duration,
     pub audit_retention: Duration,
     pub log_format: LogFormat,
     pub log_filter: String,
@@ -233,6 +236,11 @@ impl Config {
                 1000,
                 0..=60_000,
             )?)),
+            key_publish_lead: seconds(env.number(
+                "KEY_PUBLISH_LEAD_SECONDS",
+                600,
+                0..=7 * 86_400,
+            )?),
             audit_retention: DAY * env.number("AUDIT_RETENTION_DAYS", 90, 1..=3650)?,
             log_format: log_format(&env)?,
             log_filter: env.string("RUST_LOG").unwrap_or_else(|| "info".to_owned()),

@@ -1,8 +1,13 @@
 //! Signing keys. With `JWT_SECRET` set, that secret is the one HS256 key.
 //! Otherwise keys are generated once and kept in the database, so restarts
-//! and every instance on the same database sign and verify alike. The newest
-//! generation signs; an older one keeps verifying until the tokens it could
-//! have signed have expired.
+//! and every instance on the same database sign and verify alike.
+//!
+//! A rotation adds a key that is published at once and signs from a moment
+//! kept with it (`KEY_PUBLISH_LEAD_SECONDS` later), so every instance
+//! switches at the same moment and a client caching the JWKS has seen the
+//! key before it meets a token signed with it. The newest key whose moment
+//! has come signs; an older one keeps verifying until the tokens it could
+//! have signed have expired, unless the rotation dropped it at once.
 
 use std::time::Duration;
 
@@ -19,9 +24,13 @@ use uuid::Uuid;
 use crate::config::{Config, JwtAlgorithm};
 use crate::store::{Store, StoreError, StoredKey};
 
-/// How often every instance rereads the keys, so a rotation made elsewhere
-/// is picked up. Old keys stay valid this much longer to cover the lag.
-pub const RELOAD_INTERVAL: Duration = Duration::from_secs(60);
+/// How often every instance rereads the keys: a rotation made elsewhere is
+/// published, and a key dropped at once stops verifying, within 5 s.
+pub const RELOAD_INTERVAL: Duration = Duration::from_secs(3);
+
+/// How long an old key verifies after its successor began to sign, beyond
+/// the access token lifetime: the clock leeway the contract allows.
+const RETIREMENT_MARGIN_SECONDS: i64 = 30;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -35,20 +44,29 @@ pub enum KeyError {
     ConfiguredSecret,
 }
 
-struct VerifyingKey {
+struct RingKey {
     kid: String,
-    key: DecodingKey,
-    /// Unix time after which this key verifies nothing; `None` while current.
+    signing: EncodingKey,
+    verifying: DecodingKey,
+    /// Unix time from which this key signs.
+    signs_from: i64,
+    /// Unix time from which this key verifies nothing; `None` while no
+    /// successor has been scheduled.
     retires_at: Option<i64>,
     /// The public half, published in the JWKS (EdDSA only).
     jwk: Option<Value>,
 }
 
+impl RingKey {
+    fn verifies_at(&self, now: i64) -> bool {
+        self.retires_at.is_none_or(|t| now < t)
+    }
+}
+
 pub struct KeyRing {
     algorithm: Algorithm,
-    signing_kid: String,
-    signing_key: EncodingKey,
-    verifying: Vec<VerifyingKey>,
+    /// Newest generation first.
+    keys: Vec<RingKey>,
 }
 
 impl KeyRing {
@@ -65,9 +83,8 @@ impl KeyRing {
         if stored.is_empty() {
             // Several instances may start together: the generation's unique
             // index picks one winner and everyone reads it back.
-            store
-                .add_signing_key(&generate(config.jwt_algorithm, 1))
-                .await?;
+            let first = generate(config.jwt_algorithm, 1, crate::store::now());
+            store.add_signing_key(&first, None).await?;
             stored = store.signing_keys(algorithm).await?;
         }
         Self::from_stored(config, &stored)
@@ -79,72 +96,103 @@ impl KeyRing {
         let kid = format!("hs256-{}", &URL_SAFE_NO_PAD.encode(digest)[..16]);
         Self {
             algorithm: Algorithm::HS256,
-            signing_kid: kid.clone(),
-            signing_key: EncodingKey::from_secret(secret),
-            verifying: vec![VerifyingKey {
+            keys: vec![RingKey {
                 kid,
-                key: DecodingKey::from_secret(secret),
+                signing: EncodingKey::from_secret(secret),
+                verifying: DecodingKey::from_secret(secret),
+                signs_from: 0,
                 retires_at: None,
                 jwk: None,
             }],
         }
     }
 
+    /// `stored` is newest generation first.
     fn from_stored(config: &Config, stored: &[StoredKey]) -> Result<Self, KeyError> {
-        let newest = stored.first().expect("at least one key was stored");
         let algorithm = match config.jwt_algorithm {
             JwtAlgorithm::Hs256 => Algorithm::HS256,
             JwtAlgorithm::EdDsa => Algorithm::EdDSA,
         };
-        let mut verifying = Vec::with_capacity(stored.len());
+        let mut keys = Vec::with_capacity(stored.len());
         for (i, key) in stored.iter().enumerate() {
             // A key stops verifying once every token it could have signed
-            // before its successor appeared (and was noticed) has expired.
-            let retires_at = i.checked_sub(1).map(|successor| {
-                stored[successor].created_at
-                    + (config.access_token_ttl + RELOAD_INTERVAL).as_secs() as i64
+            // before its successor began to sign has expired, or at once
+            // when a rotation dropped it.
+            let superseded = i.checked_sub(1).map(|successor| {
+                signs_from(&stored[successor])
+                    + config.access_token_ttl.as_secs() as i64
+                    + RETIREMENT_MARGIN_SECONDS
             });
-            verifying.push(decode_verifying(key, retires_at)?);
+            let retires_at = match (superseded, key.retired_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            keys.push(decode(key, retires_at)?);
         }
-        Ok(Self {
-            algorithm,
-            signing_kid: newest.kid.clone(),
-            signing_key: decode_signing(newest)?,
-            verifying,
-        })
+        Ok(Self { algorithm, keys })
     }
 
     pub fn algorithm(&self) -> Algorithm {
         self.algorithm
     }
 
-    pub fn signing(&self) -> (&str, &EncodingKey) {
-        (&self.signing_kid, &self.signing_key)
+    /// The key that signs at `now`: the newest whose moment has come. (Only
+    /// a clock behind the one that rotated can find none; then the newest.)
+    pub fn signing(&self, now: i64) -> (&str, &EncodingKey) {
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.signs_from <= now && k.verifies_at(now))
+            .unwrap_or(&self.keys[0]);
+        (&key.kid, &key.signing)
     }
 
     /// The key for `kid`, if it exists and still verifies at `now`.
     pub fn verifying_key(&self, kid: &str, now: i64) -> Option<&DecodingKey> {
-        self.verifying
+        self.keys
             .iter()
-            .find(|k| k.kid == kid && k.retires_at.is_none_or(|t| now < t))
-            .map(|k| &k.key)
+            .find(|k| k.kid == kid && k.verifies_at(now))
+            .map(|k| &k.verifying)
     }
 
-    /// The JWKS document: the public keys that still verify. Empty for HMAC,
-    /// whose key must never be published.
+    /// The JWKS document: the public keys that still verify, including one
+    /// that will sign soon. Empty for HMAC, whose key must never be
+    /// published.
     pub fn jwks(&self, now: i64) -> Value {
         let keys: Vec<&Value> = self
-            .verifying
+            .keys
             .iter()
-            .filter(|k| k.retires_at.is_none_or(|t| now < t))
+            .filter(|k| k.verifies_at(now))
             .filter_map(|k| k.jwk.as_ref())
             .collect();
         json!({ "keys": keys })
     }
 }
 
-/// Adds a new signing key generation; the old ones keep verifying.
-pub async fn rotate(config: &Config, store: &Store) -> Result<String, KeyError> {
+/// When `key` began or begins to sign; keys from before rotations were
+/// scheduled say 0 and signed from their creation.
+fn signs_from(key: &StoredKey) -> i64 {
+    if key.signs_from == 0 {
+        key.created_at
+    } else {
+        key.signs_from
+    }
+}
+
+/// A new signing key: when it signs, and whether the older keys were
+/// dropped with it.
+#[derive(Debug)]
+pub struct Rotation {
+    pub kid: String,
+    pub signs_from: i64,
+    pub dropped_older: bool,
+}
+
+/// Adds a new signing key generation, published now. It signs from
+/// `KEY_PUBLISH_LEAD_SECONDS` on, and the old ones keep verifying until
+/// their tokens expire; `at_once` (a key that leaked) makes it sign now and
+/// drops the older keys now.
+pub async fn rotate(config: &Config, store: &Store, at_once: bool) -> Result<Rotation, KeyError> {
     if config.jwt_algorithm == JwtAlgorithm::Hs256 && config.jwt_secret.is_some() {
         return Err(KeyError::ConfiguredSecret);
     }
@@ -155,9 +203,19 @@ pub async fn rotate(config: &Config, store: &Store) -> Result<String, KeyError> 
             .await?
             .first()
             .map_or(0, |k| k.generation);
-        let key = generate(config.jwt_algorithm, newest + 1);
-        if store.add_signing_key(&key).await? {
-            return Ok(key.kid);
+        let now = crate::store::now();
+        let lead = if at_once {
+            0
+        } else {
+            config.key_publish_lead.as_secs() as i64
+        };
+        let key = generate(config.jwt_algorithm, newest + 1, now + lead);
+        if store.add_signing_key(&key, at_once.then_some(now)).await? {
+            return Ok(Rotation {
+                kid: key.kid,
+                signs_from: key.signs_from,
+                dropped_older: at_once,
+            });
         }
         // Another instance rotated at the same moment; go one further.
     }
@@ -170,7 +228,7 @@ fn algorithm_name(algorithm: JwtAlgorithm) -> &'static str {
     }
 }
 
-fn generate(algorithm: JwtAlgorithm, generation: i64) -> StoredKey {
+fn generate(algorithm: JwtAlgorithm, generation: i64, signs_from: i64) -> StoredKey {
     let (private_key, public_key) = match algorithm {
         JwtAlgorithm::Hs256 => {
             let mut secret = [0u8; 64];
@@ -195,6 +253,8 @@ fn generate(algorithm: JwtAlgorithm, generation: i64) -> StoredKey {
         private_key,
         public_key,
         created_at: crate::store::now(),
+        signs_from,
+        retired_at: None,
     }
 }
 
@@ -203,6 +263,18 @@ fn generate(algorithm: JwtAlgorithm, generation: i64) -> StoredKey {
 const ED25519_PKCS8_PREFIX: [u8; 16] = [
     0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
 ];
+
+fn decode(key: &StoredKey, retires_at: Option<i64>) -> Result<RingKey, KeyError> {
+    let (verifying, jwk) = decode_verifying(key)?;
+    Ok(RingKey {
+        kid: key.kid.clone(),
+        signing: decode_signing(key)?,
+        verifying,
+        signs_from: signs_from(key),
+        retires_at,
+        jwk,
+    })
+}
 
 fn decode_signing(key: &StoredKey) -> Result<EncodingKey, KeyError> {
     let corrupt = || KeyError::Corrupt {
@@ -220,7 +292,7 @@ fn decode_signing(key: &StoredKey) -> Result<EncodingKey, KeyError> {
     }
 }
 
-fn decode_verifying(key: &StoredKey, retires_at: Option<i64>) -> Result<VerifyingKey, KeyError> {
+fn decode_verifying(key: &StoredKey) -> Result<(DecodingKey, Option<Value>), KeyError> {
     let corrupt = || KeyError::Corrupt {
         kid: key.kid.clone(),
     };
@@ -240,10 +312,5 @@ fn decode_verifying(key: &StoredKey, retires_at: Option<i64>) -> Result<Verifyin
         }
         _ => return Err(corrupt()),
     };
-    Ok(VerifyingKey {
-        kid: key.kid.clone(),
-        key: decoding,
-        retires_at,
-        jwk,
-    })
+    Ok((decoding, jwk))
 }

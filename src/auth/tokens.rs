@@ -4,7 +4,7 @@
 //! its signature is.
 
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use jsonwebtoken::{Algorithm, Header};
 use serde::{Deserialize, Serialize};
@@ -41,7 +41,15 @@ pub enum TokenError {
     Invalid,
     #[error("token expired")]
     Expired,
+    /// Well-formed, but signed with a key this instance does not hold (yet):
+    /// worth rereading the keys once (see [`TokenService::reload_for_unknown_key`]).
+    #[error("invalid token")]
+    UnknownKey,
 }
+
+/// How often a token with an unknown `kid` may make an instance reread the
+/// keys: at most once a second, however many such tokens arrive.
+const UNKNOWN_KEY_RELOAD_SPACING: Duration = Duration::from_secs(1);
 
 pub struct IssuedToken {
     pub token: String,
@@ -50,6 +58,9 @@ pub struct IssuedToken {
 
 pub struct TokenService {
     keys: RwLock<Arc<KeyRing>>,
+    /// When a token with an unknown `kid` last made this instance reread
+    /// the keys; held while rereading, so one reread serves every waiter.
+    unknown_key_reload: tokio::sync::Mutex<Option<Instant>>,
     issuer: String,
     audience: String,
     ttl: Duration,
@@ -59,6 +70,7 @@ impl TokenService {
     pub fn new(config: &Config, keys: KeyRing) -> Self {
         Self {
             keys: RwLock::new(Arc::new(keys)),
+            unknown_key_reload: tokio::sync::Mutex::new(None),
             issuer: config.jwt_issuer.clone(),
             audience: config.jwt_audience.clone(),
             ttl: config.access_token_ttl,
@@ -76,12 +88,37 @@ impl TokenService {
         Ok(())
     }
 
+    /// Rereads the keys after a token came with a `kid` this instance does
+    /// not know (another instance may have rotated a moment ago), unless
+    /// that was done less than a second ago. Returns whether the keys are
+    /// newer than when the caller asked, so verifying again may succeed.
+    pub async fn reload_for_unknown_key(&self, config: &Config, store: &Store) -> bool {
+        let asked_at = Instant::now();
+        let mut last = self.unknown_key_reload.lock().await;
+        if let Some(at) = *last {
+            if at >= asked_at {
+                return true; // reread while this caller waited for the lock
+            }
+            if at.elapsed() < UNKNOWN_KEY_RELOAD_SPACING {
+                return false;
+            }
+        }
+        *last = Some(Instant::now());
+        match self.reload(config, store).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not reread the signing keys");
+                false
+            }
+        }
+    }
+
     /// Signs an access token for `user` in session `session_id`, issued at
     /// `issued_at` (Unix seconds) with id `jti`. The same inputs give the
     /// same token, which is what lets a replayed refresh return it again.
     pub fn issue(&self, user: &User, session_id: Uuid, issued_at: u64, jti: Uuid) -> IssuedToken {
         let ring = self.key_ring();
-        let (kid, key) = ring.signing();
+        let (kid, key) = ring.signing(issued_at as i64);
         let now = issued_at;
         let claims = AccessClaims {
             iss: self.issuer.clone(),
@@ -139,7 +176,7 @@ impl TokenService {
         let now = jsonwebtoken::get_current_timestamp();
         let key = ring
             .verifying_key(kid, now as i64)
-            .ok_or(TokenError::Invalid)?;
+            .ok_or(TokenError::UnknownKey)?;
         let signed = &token[..token.len() - signature.len() - 1];
         let genuine =
             jsonwebtoken::crypto::verify(signature, signed.as_bytes(), key, ring.algorithm())

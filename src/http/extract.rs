@@ -180,9 +180,22 @@ impl FromRequestParts<AppState> for AuthUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer_token(parts)?.ok_or(ApiError::MissingToken)?;
-        let claims = state.tokens.verify(token).map_err(|e| match e {
+        let verified = match state.tokens.verify(token) {
+            // Perhaps signed by another instance with a key rotated in a
+            // moment ago: reread the keys before refusing.
+            Err(TokenError::UnknownKey)
+                if state
+                    .tokens
+                    .reload_for_unknown_key(&state.config, &state.store)
+                    .await =>
+            {
+                state.tokens.verify(token)
+            }
+            other => other,
+        };
+        let claims = verified.map_err(|e| match e {
             TokenError::Expired => ApiError::TokenExpired,
-            TokenError::Invalid => ApiError::InvalidToken,
+            TokenError::Invalid | TokenError::UnknownKey => ApiError::InvalidToken,
         })?;
         // The session must still be live and its user still there: this is
         // how logout, revocation and deletion take effect at once. A database

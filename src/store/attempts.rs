@@ -47,7 +47,7 @@ pub struct Reservation<'a> {
 macro_rules! count_in_flight {
     ($conn:expr, $account_key:expr, $now:expr) => {
         sqlx::query_scalar::<_, i64>(
-            "SELECT COUNT(*) FROM password_checks WHERE account_key = ? AND expires_at > ?",
+            "SELECT COUNT(*) FROM gatehouse_password_checks WHERE account_key = ? AND expires_at > ?",
         )
         .bind($account_key)
         .bind($now)
@@ -61,7 +61,7 @@ macro_rules! count_in_flight {
 macro_rules! lock_counters {
     ($tx:expr, $dialect:expr, $account_key:expr) => {
         sqlx::query_as::<_, AttemptsRow>(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM login_attempts WHERE account_key = ?{}",
+            "SELECT {COLUMNS} FROM gatehouse_login_attempts WHERE account_key = ?{}",
             $dialect.for_update()
         )))
         .bind($account_key)
@@ -74,7 +74,7 @@ macro_rules! lock_counters {
 macro_rules! write_counters {
     ($tx:expr, $account_key:expr, $next:expr, $now:expr) => {
         sqlx::query(
-            "UPDATE login_attempts SET failures = ?, window_started_at = ?, \
+            "UPDATE gatehouse_login_attempts SET failures = ?, window_started_at = ?, \
              locked_until = ?, lockouts = ?, updated_at = ? WHERE account_key = ?",
         )
         .bind(i64::from($next.failures))
@@ -95,7 +95,7 @@ impl Store {
     pub async fn attempts(&self, account_key: &str, now: i64) -> StoreResult<Attempts> {
         let found = on_pool!(self, conn => {
             let row: Option<AttemptsRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT {COLUMNS} FROM login_attempts WHERE account_key = ?"
+                "SELECT {COLUMNS} FROM gatehouse_login_attempts WHERE account_key = ?"
             )))
             .bind(account_key)
             .fetch_optional(&mut *conn)
@@ -166,7 +166,7 @@ impl Store {
                 tx.commit().await?;
                 return Ok(None);
             };
-            sqlx::query("DELETE FROM password_checks WHERE account_key = ? AND id = ?")
+            sqlx::query("DELETE FROM gatehouse_password_checks WHERE account_key = ? AND id = ?")
                 .bind(account_key)
                 .bind(check_id)
                 .execute(&mut *tx)
@@ -193,7 +193,7 @@ impl Store {
         on_pool!(self, conn => {
             let mut tx = conn.begin_with(dialect.begin_write()).await?;
             sqlx::query(sqlx::AssertSqlSafe(format!(
-                "INSERT INTO login_attempts \
+                "INSERT INTO gatehouse_login_attempts \
                  (account_key, failures, window_started_at, locked_until, lockouts, updated_at) \
                  VALUES (?, 0, ?, 0, 0, ?){}",
                 dialect.keep_existing_row("account_key")
@@ -213,7 +213,7 @@ impl Store {
                 write_counters!(tx, account_key, next, now);
             }
             if let Some(reservation) = reservation {
-                sqlx::query("INSERT INTO password_checks (account_key, id, expires_at) VALUES (?, ?, ?)")
+                sqlx::query("INSERT INTO gatehouse_password_checks (account_key, id, expires_at) VALUES (?, ?, ?)")
                     .bind(reservation.account_key)
                     .bind(reservation.id)
                     .bind(reservation.expires_at)
@@ -233,7 +233,7 @@ impl Store {
     pub async fn sweep_login_attempts(&self, now: i64, policy: &LockoutPolicy) -> StoreResult<u64> {
         let swept = on_pool!(self, conn => {
             let counters = sqlx::query(
-                "DELETE FROM login_attempts WHERE locked_until < ? \
+                "DELETE FROM gatehouse_login_attempts WHERE locked_until < ? \
                  AND ((lockouts = 0 AND updated_at < ?) OR updated_at < ?)",
             )
             .bind(now)
@@ -242,7 +242,7 @@ impl Store {
             .execute(&mut *conn)
             .await?
             .rows_affected();
-            let checks = sqlx::query("DELETE FROM password_checks WHERE expires_at <= ?")
+            let checks = sqlx::query("DELETE FROM gatehouse_password_checks WHERE expires_at <= ?")
                 .bind(now)
                 .execute(&mut *conn)
                 .await?

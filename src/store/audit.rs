@@ -2,7 +2,7 @@
 
 use uuid::Uuid;
 
-use super::{Store, StoreResult, on_pool};
+use super::{Store, StoreResult, on_pool, writing};
 
 /// One security event, as stored and as listed.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -35,9 +35,9 @@ pub struct AuditPage {
 impl Store {
     #[tracing::instrument(skip_all, fields(kind = %event.kind))]
     pub async fn insert_audit_event(&self, event: &AuditRow) -> StoreResult<()> {
-        on_pool!(self, conn => {
+        writing!(self, conn => {
             sqlx::query(
-                "INSERT INTO audit_events \
+                "INSERT INTO gatehouse_audit_events \
                  (id, at, kind, user_id, actor_id, ip, user_agent, request_id, detail) \
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
@@ -65,7 +65,7 @@ impl Store {
     ) -> StoreResult<AuditPage> {
         let mut sql = String::from(
             "SELECT id, at, kind, user_id, actor_id, ip, user_agent, request_id, detail \
-             FROM audit_events WHERE 1 = 1",
+             FROM gatehouse_audit_events WHERE 1 = 1",
         );
         if filter.user_id.is_some() {
             sql.push_str(" AND user_id = ?");
@@ -107,7 +107,7 @@ impl Store {
     #[tracing::instrument(skip_all)]
     pub async fn sweep_audit_events(&self, before: i64) -> StoreResult<u64> {
         let swept = on_pool!(self, conn => {
-            sqlx::query("DELETE FROM audit_events WHERE at < ?")
+            sqlx::query("DELETE FROM gatehouse_audit_events WHERE at < ?")
                 .bind(before)
                 .execute(conn)
                 .await?

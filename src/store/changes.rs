@@ -11,7 +11,7 @@ use super::{Store, StoreResult, on_pool};
 /// transaction.
 macro_rules! note_user_change {
     ($tx:expr, $user_id:expr, $at:expr) => {
-        sqlx::query("INSERT INTO session_changes (user_id, at) VALUES (?, ?)")
+        sqlx::query("INSERT INTO gatehouse_session_changes (user_id, at) VALUES (?, ?)")
             .bind($user_id)
             .bind($at)
             .execute(&mut *$tx)
@@ -46,7 +46,7 @@ impl Store {
         let newest = self.latest_session_change().await?;
         let floor = (newest - START_LOOKBACK).max(0);
         let present: Vec<i64> = on_pool!(self, conn => {
-            sqlx::query_scalar("SELECT seq FROM session_changes WHERE seq > ? AND seq <= ?")
+            sqlx::query_scalar("SELECT seq FROM gatehouse_session_changes WHERE seq > ? AND seq <= ?")
                 .bind(floor)
                 .bind(newest)
                 .fetch_all(conn)
@@ -63,7 +63,7 @@ impl Store {
     #[tracing::instrument(skip_all)]
     pub async fn latest_session_change(&self) -> StoreResult<i64> {
         let latest: Option<i64> = on_pool!(self, conn => {
-            sqlx::query_scalar("SELECT MAX(seq) FROM session_changes")
+            sqlx::query_scalar("SELECT MAX(seq) FROM gatehouse_session_changes")
                 .fetch_one(conn)
                 .await?
         });
@@ -79,7 +79,7 @@ impl Store {
         limit: i64,
     ) -> StoreResult<Vec<SessionChange>> {
         let rows = on_pool!(self, conn => {
-            sqlx::query_as("SELECT seq, user_id FROM session_changes WHERE seq > ? ORDER BY seq LIMIT ?")
+            sqlx::query_as("SELECT seq, user_id FROM gatehouse_session_changes WHERE seq > ? ORDER BY seq LIMIT ?")
                 .bind(after)
                 .bind(limit)
                 .fetch_all(conn)
@@ -93,7 +93,7 @@ impl Store {
     #[tracing::instrument(skip_all)]
     pub async fn sweep_session_changes(&self, before: i64) -> StoreResult<u64> {
         let swept = on_pool!(self, conn => {
-            sqlx::query("DELETE FROM session_changes WHERE at < ?")
+            sqlx::query("DELETE FROM gatehouse_session_changes WHERE at < ?")
                 .bind(before)
                 .execute(conn)
                 .await?

@@ -1,6 +1,8 @@
 //! Queries on the `signing_keys` table.
 
-use super::{Store, StoreError, StoreResult, on_pool};
+use sqlx::Connection as _;
+
+use super::{Store, StoreResult, on_pool, writing};
 
 /// A token signing key as stored. The private half is base64 text that only
 /// `auth::keys` decodes; `Debug` never shows it.
@@ -12,6 +14,11 @@ pub struct StoredKey {
     pub private_key: String,
     pub public_key: Option<String>,
     pub created_at: i64,
+    /// When this key starts signing (Unix seconds; 0: from the start). A
+    /// rotated key is published before then, so JWKS caches have it.
+    pub signs_from: i64,
+    /// When this key stopped verifying, if a rotation dropped it at once.
+    pub retired_at: Option<i64>,
 }
 
 impl std::fmt::Debug for StoredKey {
@@ -21,6 +28,8 @@ impl std::fmt::Debug for StoredKey {
             .field("algorithm", &self.algorithm)
             .field("generation", &self.generation)
             .field("created_at", &self.created_at)
+            .field("signs_from", &self.signs_from)
+            .field("retired_at", &self.retired_at)
             .finish_non_exhaustive()
     }
 }
@@ -31,8 +40,8 @@ impl Store {
     pub async fn signing_keys(&self, algorithm: &str) -> StoreResult<Vec<StoredKey>> {
         let keys = on_pool!(self, conn => {
             sqlx::query_as(
-                "SELECT kid, algorithm, generation, private_key, public_key, created_at \
-                 FROM signing_keys WHERE algorithm = ? ORDER BY generation DESC",
+                "SELECT kid, algorithm, generation, private_key, public_key, created_at, \
+                 signs_from, retired_at FROM gatehouse_signing_keys WHERE algorithm = ? ORDER BY generation DESC",
             )
             .bind(algorithm)
             .fetch_all(conn)
@@ -41,16 +50,22 @@ impl Store {
         Ok(keys)
     }
 
-    /// Inserts `key` unless its generation is already taken. Returns whether
-    /// it was inserted: `false` means another instance got there first, and
-    /// its key is the one to use.
+    /// Inserts `key` unless its generation is already taken, and with
+    /// `retire_older_at`, ends every older key of its algorithm then, in the
+    /// same transaction. Returns whether it was inserted: `false` means
+    /// another instance got there first, and its key is the one to use.
     #[tracing::instrument(skip_all, fields(kid = %key.kid))]
-    pub async fn add_signing_key(&self, key: &StoredKey) -> StoreResult<bool> {
-        let result = on_pool!(self, conn => {
-            sqlx::query(
-                "INSERT INTO signing_keys \
-                 (kid, algorithm, generation, private_key, public_key, created_at) \
-                 VALUES (?, ?, ?, ?, ?, ?)",
+    pub async fn add_signing_key(
+        &self,
+        key: &StoredKey,
+        retire_older_at: Option<i64>,
+    ) -> StoreResult<bool> {
+        let dialect = self.dialect();
+        let inserted = writing!(self, conn => {
+            let mut tx = conn.begin_with(dialect.begin_write()).await?;
+            let insert = sqlx::query(
+                "INSERT INTO gatehouse_signing_keys (kid, algorithm, generation, private_key, \
+                 public_key, created_at, signs_from) VALUES (?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(&key.kid)
             .bind(&key.algorithm)
@@ -58,14 +73,28 @@ impl Store {
             .bind(&key.private_key)
             .bind(&key.public_key)
             .bind(key.created_at)
-            .execute(conn)
-            .await
-            .map(|_| ())
+            .bind(key.signs_from)
+            .execute(&mut *tx)
+            .await;
+            match insert {
+                Ok(_) => {}
+                Err(sqlx::Error::Database(db)) if db.is_unique_violation() => return Ok(false),
+                Err(e) => return Err(e.into()),
+            }
+            if let Some(at) = retire_older_at {
+                sqlx::query(
+                    "UPDATE gatehouse_signing_keys SET retired_at = ? \
+                     WHERE algorithm = ? AND generation < ? AND retired_at IS NULL",
+                )
+                .bind(at)
+                .bind(&key.algorithm)
+                .bind(key.generation)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            true
         });
-        match result {
-            Ok(_) => Ok(true),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
-            Err(e) => Err(StoreError::from(e)),
-        }
+        Ok(inserted)
     }
 }

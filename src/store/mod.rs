@@ -12,6 +12,7 @@ mod attempts;
 mod audit;
 mod changes;
 mod keys;
+mod migrate;
 mod sessions;
 mod users;
 
@@ -33,9 +34,6 @@ use crate::config::DatabaseUrl;
 /// How long a request waits for a database connection before it is told
 /// 503. SQLx's default of 30 s would look like a hang to every client.
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
-
-static MYSQL_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/mysql");
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -105,6 +103,20 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
+/// [`on_pool!`] for a write whose body yields a value: the body runs again
+/// when its transaction loses a race for locks (see [`retry_conflicts`]).
+/// The body must decide everything from what it reads, and it captures
+/// copies (ids, references), as it may run more than once.
+macro_rules! writing {
+    ($store:expr, $conn:ident => $body:expr) => {
+        $crate::store::retry_conflicts(|| async move {
+            Ok::<_, $crate::store::StoreError>($crate::store::on_pool!($store, $conn => $body))
+        })
+        .await?
+    };
+}
+pub(crate) use writing;
+
 /// Takes a connection from `pool`, recording how long that took: when every
 /// connection is busy, requests queue here, and the metric shows it.
 pub(crate) async fn acquire<DB: sqlx::Database>(
@@ -140,8 +152,32 @@ pub enum StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// MySQL/MariaDB error numbers that mean "try again", not "your statement
-/// is wrong": too many connections, server shutdown, lost connection.
-const MYSQL_TRANSIENT: &[u16] = &[1040, 1053, 2006, 2013];
+/// is wrong": too many connections, server shutdown, a Galera node that is
+/// not part of the cluster's primary component (1047), lost connection.
+const MYSQL_TRANSIENT: &[u16] = &[1040, 1047, 1053, 2006, 2013];
+
+/// On a Galera node, makes every read, update, delete and insert of this
+/// connection wait until the node has applied everything the cluster had
+/// committed when it was sent, so a user who registered through one node can
+/// log in through another a moment later. Galera applies other nodes'
+/// writes asynchronously otherwise. MySQL has no such variable (error 1193)
+/// and a single server needs none; MariaDB without Galera ignores it.
+async fn ask_for_causal_reads(conn: &mut sqlx::MySqlConnection) -> Result<(), sqlx::Error> {
+    // 1 reads, 2 updates and deletes, 4 inserts and replaces.
+    let asked = sqlx::query("SET SESSION wsrep_sync_wait = 7")
+        .execute(conn)
+        .await;
+    match asked {
+        Err(sqlx::Error::Database(db))
+            if db
+                .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                .is_some_and(|e| e.number() == 1193) =>
+        {
+            Ok(())
+        }
+        other => other.map(|_| ()),
+    }
+}
 
 /// MySQL/MariaDB error numbers of a transaction that lost a race for locks
 /// and was rolled back: lock wait timeout, deadlock.
@@ -192,12 +228,7 @@ impl From<sqlx::Error> for StoreError {
                 }
             }
             Database(db) => {
-                // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with extended codes.
-                let sqlite_busy = db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
-                    && db
-                        .code()
-                        .and_then(|c| c.parse::<i32>().ok())
-                        .is_some_and(|c| matches!(c & 0xff, 5 | 6));
+                let sqlite_busy = is_sqlite_busy(db.as_ref());
                 // `code()` is the SQLSTATE on MySQL; the error number says more.
                 let mysql_number = db
                     .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
@@ -215,6 +246,16 @@ impl From<sqlx::Error> for StoreError {
             _ => StoreError::Other(e.to_string()),
         }
     }
+}
+
+/// SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes:
+/// another connection holds the lock.
+fn is_sqlite_busy(db: &dyn sqlx::error::DatabaseError) -> bool {
+    db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
+        && db
+            .code()
+            .and_then(|c| c.parse::<i32>().ok())
+            .is_some_and(|c| matches!(c & 0xff, 5 | 6))
 }
 
 /// The index named in a unique-violation message. MySQL says "Duplicate
@@ -270,9 +311,9 @@ impl Store {
                                      NO_ENGINE_SUBSTITUTION,ERROR_FOR_DIVISION_BY_ZERO,\
                                      NO_ZERO_DATE,NO_ZERO_IN_DATE', time_zone = '+00:00'",
                                 )
-                                .execute(conn)
+                                .execute(&mut *conn)
                                 .await?;
-                                Ok(())
+                                ask_for_causal_reads(conn).await
                             })
                         })
                         .connect_lazy_with(options),
@@ -289,24 +330,11 @@ impl Store {
         }
     }
 
-    /// Applies pending migrations for this database.
-    #[tracing::instrument(skip_all)]
-    pub async fn migrate(&self) -> StoreResult<()> {
-        let result = match &self.backend {
-            Backend::MySql(pool) => MYSQL_MIGRATIONS.run(pool).await,
-            Backend::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await,
-        };
-        result.map_err(|e| match e {
-            sqlx::migrate::MigrateError::Execute(inner) => StoreError::from(inner),
-            other => StoreError::Other(other.to_string()),
-        })
-    }
-
     /// A round trip through a table gatehouse owns; used by `/health/ready`.
     #[tracing::instrument(skip_all)]
     pub async fn ping(&self) -> StoreResult<()> {
         on_pool!(self, conn => {
-            sqlx::query("SELECT COUNT(*) FROM signing_keys WHERE generation < 0")
+            sqlx::query("SELECT COUNT(*) FROM gatehouse_signing_keys WHERE generation < 0")
                 .execute(conn)
                 .await?;
         });

@@ -6,7 +6,7 @@ use super::users::{USER_COLUMNS_OF_U, UserRow};
 use sqlx::Connection as _;
 
 use super::changes::note_user_change;
-use super::{Store, StoreError, StoreResult, now, on_pool};
+use super::{Store, StoreError, StoreResult, now, on_pool, retry_conflicts, writing};
 use crate::domain::{User, UserId};
 
 /// A live login as stored.
@@ -120,21 +120,22 @@ impl Store {
             user_agent: new.user_agent.map(str::to_owned),
             ip: new.ip.map(str::to_owned),
         };
-        on_pool!(self, conn => {
+        let stored = &row;
+        writing!(self, conn => {
             sqlx::query(
-                "INSERT INTO sessions (id, user_id, refresh_hash, previous_hash, rotated_at, \
+                "INSERT INTO gatehouse_sessions (id, user_id, refresh_hash, previous_hash, rotated_at, \
                  created_at, last_used_at, expires_at, user_agent, ip) \
                  VALUES (?, ?, ?, NULL, ?, ?, ?, ?, ?, ?)",
             )
-            .bind(&row.id)
-            .bind(&row.user_id)
+            .bind(&stored.id)
+            .bind(&stored.user_id)
             .bind(new.refresh_hash)
-            .bind(row.rotated_at)
-            .bind(row.created_at)
-            .bind(row.last_used_at)
-            .bind(row.expires_at)
-            .bind(&row.user_agent)
-            .bind(&row.ip)
+            .bind(stored.rotated_at)
+            .bind(stored.created_at)
+            .bind(stored.last_used_at)
+            .bind(stored.expires_at)
+            .bind(&stored.user_agent)
+            .bind(&stored.ip)
             .execute(conn)
             .await
             .map_err(|e| match &e {
@@ -164,16 +165,16 @@ impl Store {
         liveness: Liveness,
     ) -> StoreResult<Refresh> {
         let dialect = self.dialect();
-        on_pool!(self, conn => {
+        retry_conflicts(|| async move { on_pool!(self, conn => {
             let mut tx = conn.begin_with(dialect.begin_write()).await?;
             let mut session_id: Option<String> =
-                sqlx::query_scalar("SELECT id FROM sessions WHERE refresh_hash = ?")
+                sqlx::query_scalar("SELECT id FROM gatehouse_sessions WHERE refresh_hash = ?")
                     .bind(presented)
                     .fetch_optional(&mut *tx)
                     .await?;
             if session_id.is_none() {
                 session_id = sqlx::query_scalar(
-                    "SELECT session_id FROM spent_refresh_tokens WHERE token_hash = ?",
+                    "SELECT session_id FROM gatehouse_spent_refresh_tokens WHERE token_hash = ?",
                 )
                 .bind(presented)
                 .fetch_optional(&mut *tx)
@@ -183,7 +184,7 @@ impl Store {
                 return Ok(Refresh::Invalid);
             };
             let locked: Option<LockedSession> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT {SESSION_COLUMNS}, refresh_hash, previous_hash FROM sessions WHERE id = ?{}",
+                "SELECT {SESSION_COLUMNS}, refresh_hash, previous_hash FROM gatehouse_sessions WHERE id = ?{}",
                 dialect.for_update()
             )))
             .bind(&session_id)
@@ -193,7 +194,7 @@ impl Store {
                 return Ok(Refresh::Invalid);
             };
             let mut session = locked.session;
-            let end_session = "DELETE FROM sessions WHERE id = ?";
+            let end_session = "DELETE FROM gatehouse_sessions WHERE id = ?";
             if !liveness.is_live(&session) {
                 sqlx::query(end_session).bind(&session.id).execute(&mut *tx).await?;
                 tx.commit().await?;
@@ -201,7 +202,7 @@ impl Store {
             }
             let outcome = if locked.refresh_hash == presented {
                 sqlx::query(
-                    "UPDATE sessions SET previous_hash = refresh_hash, refresh_hash = ?, \
+                    "UPDATE gatehouse_sessions SET previous_hash = refresh_hash, refresh_hash = ?, \
                      rotated_at = ?, last_used_at = ? WHERE id = ?",
                 )
                 .bind(next)
@@ -211,7 +212,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
                 sqlx::query(
-                    "INSERT INTO spent_refresh_tokens (token_hash, session_id, spent_at) VALUES (?, ?, ?)",
+                    "INSERT INTO gatehouse_spent_refresh_tokens (token_hash, session_id, spent_at) VALUES (?, ?, ?)",
                 )
                 .bind(presented)
                 .bind(&session.id)
@@ -232,7 +233,8 @@ impl Store {
             };
             tx.commit().await?;
             Ok(outcome)
-        })
+        })})
+        .await
     }
 
     /// The user behind a live session, checked on every authenticated
@@ -255,7 +257,7 @@ impl Store {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT {USER_COLUMNS_OF_U}, s.last_used_at AS session_last_used_at, \
                  s.expires_at AS session_expires_at \
-                 FROM sessions s JOIN users u ON u.id = s.user_id \
+                 FROM gatehouse_sessions s JOIN gatehouse_users u ON u.id = s.user_id \
                  WHERE s.id = ? AND s.user_id = ? AND s.expires_at > ? AND s.last_used_at > ?"
             )))
             .bind(session_id.to_string())
@@ -278,8 +280,8 @@ impl Store {
     /// Records use of a session (bounds how often callers write this).
     #[tracing::instrument(skip_all)]
     pub async fn touch_session(&self, session_id: Uuid, at: i64) -> StoreResult<()> {
-        on_pool!(self, conn => {
-            sqlx::query("UPDATE sessions SET last_used_at = ? WHERE id = ? AND last_used_at < ?")
+        writing!(self, conn => {
+            sqlx::query("UPDATE gatehouse_sessions SET last_used_at = ? WHERE id = ? AND last_used_at < ?")
                 .bind(at)
                 .bind(session_id.to_string())
                 .bind(at)
@@ -298,7 +300,7 @@ impl Store {
     ) -> StoreResult<Vec<SessionRow>> {
         let rows = on_pool!(self, conn => {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT {SESSION_COLUMNS} FROM sessions \
+                "SELECT {SESSION_COLUMNS} FROM gatehouse_sessions \
                  WHERE user_id = ? AND expires_at > ? AND last_used_at > ? ORDER BY id DESC"
             )))
             .bind(user_id.to_string())
@@ -320,10 +322,10 @@ impl Store {
         liveness: Liveness,
     ) -> StoreResult<()> {
         let dialect = self.dialect();
-        let deleted = on_pool!(self, conn => {
+        let deleted = writing!(self, conn => {
             let mut tx = conn.begin_with(dialect.begin_write()).await?;
             let deleted = sqlx::query(
-                "DELETE FROM sessions WHERE id = ? AND user_id = ? AND expires_at > ? AND last_used_at > ?",
+                "DELETE FROM gatehouse_sessions WHERE id = ? AND user_id = ? AND expires_at > ? AND last_used_at > ?",
             )
             .bind(session_id.to_string())
             .bind(user_id.to_string())
@@ -354,17 +356,17 @@ impl Store {
     ) -> StoreResult<u64> {
         let (sql, current) = match scope {
             LogoutScope::Local => (
-                "DELETE FROM sessions WHERE user_id = ? AND id = ?",
+                "DELETE FROM gatehouse_sessions WHERE user_id = ? AND id = ?",
                 Some(current),
             ),
             LogoutScope::Others => (
-                "DELETE FROM sessions WHERE user_id = ? AND id <> ?",
+                "DELETE FROM gatehouse_sessions WHERE user_id = ? AND id <> ?",
                 Some(current),
             ),
-            LogoutScope::Global => ("DELETE FROM sessions WHERE user_id = ?", None),
+            LogoutScope::Global => ("DELETE FROM gatehouse_sessions WHERE user_id = ?", None),
         };
         let dialect = self.dialect();
-        let ended = on_pool!(self, conn => {
+        let ended = writing!(self, conn => {
             let mut tx = conn.begin_with(dialect.begin_write()).await?;
             let mut query = sqlx::query(sql).bind(user_id.to_string());
             if let Some(current) = current {
@@ -384,7 +386,7 @@ impl Store {
     #[tracing::instrument(skip_all)]
     pub async fn sweep_sessions(&self, liveness: Liveness) -> StoreResult<u64> {
         let swept = on_pool!(self, conn => {
-            sqlx::query("DELETE FROM sessions WHERE expires_at <= ? OR last_used_at <= ?")
+            sqlx::query("DELETE FROM gatehouse_sessions WHERE expires_at <= ? OR last_used_at <= ?")
                 .bind(liveness.now)
                 .bind(liveness.idle_cutoff)
                 .execute(conn)
@@ -407,27 +409,33 @@ impl Store {
             return Ok(value);
         }
         let value = generate();
-        let inserted = on_pool!(self, conn => {
-            sqlx::query("INSERT INTO server_secrets (name, value) VALUES (?, ?)")
+        let candidate = value.as_str();
+        // Two instances inserting at once: one gets a duplicate key on one
+        // server, a conflict at commit on a cluster (then runs again and
+        // meets the duplicate key).
+        let inserted = writing!(self, conn => {
+            let insert = sqlx::query("INSERT INTO gatehouse_server_secrets (name, value) VALUES (?, ?)")
                 .bind(name)
-                .bind(&value)
+                .bind(candidate)
                 .execute(conn)
-                .await
-                .map(|_| ())
+                .await;
+            match insert {
+                Ok(_) => true,
+                Err(sqlx::Error::Database(db)) if db.is_unique_violation() => false,
+                Err(e) => return Err(e.into()),
+            }
         });
-        match inserted {
-            Ok(()) => Ok(value),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => self
-                .read_server_secret(name)
-                .await?
-                .ok_or_else(|| StoreError::Other(format!("server secret {name} vanished"))),
-            Err(e) => Err(e.into()),
+        if inserted {
+            return Ok(value);
         }
+        self.read_server_secret(name)
+            .await?
+            .ok_or_else(|| StoreError::Other(format!("server secret {name} vanished")))
     }
 
     async fn read_server_secret(&self, name: &str) -> StoreResult<Option<String>> {
         let value = on_pool!(self, conn => {
-            sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = ?")
+            sqlx::query_scalar("SELECT value FROM gatehouse_server_secrets WHERE name = ?")
                 .bind(name)
                 .fetch_optional(conn)
                 .await?

@@ -5,7 +5,7 @@ use uuid::Uuid;
 use sqlx::Connection as _;
 
 use super::changes::note_user_change;
-use super::{Store, StoreError, StoreResult, now, on_pool, to_datetime};
+use super::{Store, StoreError, StoreResult, now, on_pool, retry_conflicts, to_datetime, writing};
 use crate::domain::{Role, User, UserId};
 
 /// The columns every user query returns, in the shape both drivers decode.
@@ -85,6 +85,7 @@ pub struct UserPage {
 }
 
 /// A change [`Store::guarded_change`] applies.
+#[derive(Clone, Copy)]
 enum GuardedChange {
     Delete,
     Access {
@@ -95,7 +96,7 @@ enum GuardedChange {
 
 fn lock_user(dialect: super::Dialect) -> String {
     format!(
-        "SELECT {USER_COLUMNS} FROM users WHERE id = ?{}",
+        "SELECT {USER_COLUMNS} FROM gatehouse_users WHERE id = ?{}",
         dialect.for_update()
     )
 }
@@ -123,15 +124,17 @@ fn like_prefix(prefix: &str) -> String {
 impl Store {
     #[tracing::instrument(skip_all)]
     pub async fn insert_user(&self, new: NewUser<'_>) -> StoreResult<User> {
-        let id = Uuid::now_v7().to_string();
+        let id = Uuid::now_v7();
         let at = now();
-        on_pool!(self, conn => {
+        let id_text = id.to_string();
+        let (id_text, new) = (id_text.as_str(), &new);
+        writing!(self, conn => {
             sqlx::query(
-                "INSERT INTO users (id, username, username_key, email, email_key, name, \
+                "INSERT INTO gatehouse_users (id, username, username_key, email, email_key, name, \
                  password_hash, role, disabled, created_at, updated_at) \
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, FALSE, ?, ?)",
             )
-            .bind(&id)
+            .bind(id_text)
             .bind(new.username)
             .bind(new.username_key)
             .bind(new.email)
@@ -144,16 +147,14 @@ impl Store {
             .execute(conn)
             .await?;
         });
-        self.user_by_id(Uuid::parse_str(&id).expect("fresh uuid"))
-            .await?
-            .ok_or(StoreError::NotFound)
+        self.user_by_id(id).await?.ok_or(StoreError::NotFound)
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %id))]
     pub async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>> {
         let row: Option<UserRow> = on_pool!(self, conn => {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT {USER_COLUMNS} FROM users WHERE id = ?"
+                "SELECT {USER_COLUMNS} FROM gatehouse_users WHERE id = ?"
             )))
             .bind(id.to_string())
             .fetch_optional(conn)
@@ -170,7 +171,7 @@ impl Store {
         key: &str,
     ) -> StoreResult<Option<(User, String)>> {
         let sql = format!(
-            "SELECT {USER_COLUMNS}, password_hash FROM users WHERE {} = ?",
+            "SELECT {USER_COLUMNS}, password_hash FROM gatehouse_users WHERE {} = ?",
             column.as_sql()
         );
         let row: Option<CredentialRow> = on_pool!(self, conn => {
@@ -186,7 +187,7 @@ impl Store {
     #[tracing::instrument(skip_all, fields(user_id = %id))]
     pub async fn password_hash(&self, id: UserId) -> StoreResult<Option<String>> {
         let hash: Option<String> = on_pool!(self, conn => {
-            sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?")
+            sqlx::query_scalar("SELECT password_hash FROM gatehouse_users WHERE id = ?")
                 .bind(id.to_string())
                 .fetch_optional(conn)
                 .await?
@@ -196,8 +197,8 @@ impl Store {
 
     #[tracing::instrument(skip_all, fields(user_id = %id))]
     pub async fn record_login(&self, id: UserId) -> StoreResult<()> {
-        on_pool!(self, conn => {
-            sqlx::query("UPDATE users SET last_login_at = ? WHERE id = ?")
+        writing!(self, conn => {
+            sqlx::query("UPDATE gatehouse_users SET last_login_at = ? WHERE id = ?")
                 .bind(now())
                 .bind(id.to_string())
                 .execute(conn)
@@ -220,10 +221,14 @@ impl Store {
         if changes.name.is_some() {
             sets.push("name = ?");
         }
-        let sql = format!("UPDATE users SET {} WHERE id = ?", sets.join(", "));
+        let sql = format!(
+            "UPDATE gatehouse_users SET {} WHERE id = ?",
+            sets.join(", ")
+        );
         let dialect = self.dialect();
         let at = now();
-        let updated = on_pool!(self, conn => {
+        let (sql, changes) = (&sql, &changes);
+        let updated = writing!(self, conn => {
             let mut tx = conn.begin_with(dialect.begin_write()).await?;
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.clone())).bind(at);
             if let Some((display, key)) = &changes.username {
@@ -252,9 +257,9 @@ impl Store {
     pub async fn set_password_hash(&self, id: UserId, hash: &str) -> StoreResult<()> {
         let dialect = self.dialect();
         let at = now();
-        let updated = on_pool!(self, conn => {
+        let updated = writing!(self, conn => {
             let mut tx = conn.begin_with(dialect.begin_write()).await?;
-            let updated = sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?")
+            let updated = sqlx::query("UPDATE gatehouse_users SET password_hash = ?, updated_at = ? WHERE id = ?")
                 .bind(hash)
                 .bind(at)
                 .bind(id.to_string())
@@ -309,23 +314,25 @@ impl Store {
     ) -> StoreResult<(User, Option<User>)> {
         let dialect = self.dialect();
         let id_text = id.to_string();
-        on_pool!(self, conn => {
+        let id_text = id_text.as_str();
+        retry_conflicts(|| async move { on_pool!(self, conn => {
             let mut tx = conn.begin_with(dialect.begin_write()).await?;
-            // Take the guard first: from here on no other such change runs,
-            // so the admins read next are current and stay so until commit.
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT id FROM admin_guard WHERE id = 1{}",
-                dialect.for_update()
-            )))
-            .execute(&mut *tx)
-            .await?;
+            // Take the guard first, by writing it: from here on no other
+            // such change runs on this server, so the admins read next are
+            // current and stay so until commit. On a multi-primary cluster
+            // a lock holds only on its own node, but two transactions that
+            // both wrote the guard conflict at commit, and the loser runs
+            // again (see `retry_conflicts`) and then sees the winner's change.
+            sqlx::query("UPDATE gatehouse_admin_guard SET changes = changes + 1 WHERE id = 1")
+                .execute(&mut *tx)
+                .await?;
             let admins: Vec<String> = sqlx::query_scalar(
-                "SELECT id FROM users WHERE role = 'admin' AND disabled = FALSE",
+                "SELECT id FROM gatehouse_users WHERE role = 'admin' AND disabled = FALSE",
             )
             .fetch_all(&mut *tx)
             .await?;
             let row: Option<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(lock_user(dialect)))
-                .bind(&id_text)
+                .bind(id_text)
                 .fetch_optional(&mut *tx)
                 .await?;
             let before = User::try_from(row.ok_or(StoreError::NotFound)?)?;
@@ -339,15 +346,15 @@ impl Store {
                 }
             };
             let still_admin = after.as_ref().map(|a| a.role == Role::Admin && !a.disabled);
-            if leaves_no_admin(&admins, &id_text, still_admin) {
+            if leaves_no_admin(&admins, id_text, still_admin) {
                 return Err(StoreError::LastAdmin);
             }
             let Some(mut after) = after else {
-                sqlx::query("DELETE FROM users WHERE id = ?")
-                    .bind(&id_text)
+                sqlx::query("DELETE FROM gatehouse_users WHERE id = ?")
+                    .bind(id_text)
                     .execute(&mut *tx)
                     .await?;
-                note_user_change!(tx, &id_text, now());
+                note_user_change!(tx, id_text, now());
                 tx.commit().await?;
                 return Ok((before, None));
             };
@@ -355,24 +362,25 @@ impl Store {
                 return Ok((before, Some(after)));
             }
             let at = now();
-            sqlx::query("UPDATE users SET role = ?, disabled = ?, updated_at = ? WHERE id = ?")
+            sqlx::query("UPDATE gatehouse_users SET role = ?, disabled = ?, updated_at = ? WHERE id = ?")
                 .bind(after.role.as_str())
                 .bind(after.disabled)
                 .bind(at)
-                .bind(&id_text)
+                .bind(id_text)
                 .execute(&mut *tx)
                 .await?;
             if after.role != before.role || (after.disabled && !before.disabled) {
-                sqlx::query("DELETE FROM sessions WHERE user_id = ?")
-                    .bind(&id_text)
+                sqlx::query("DELETE FROM gatehouse_sessions WHERE user_id = ?")
+                    .bind(id_text)
                     .execute(&mut *tx)
                     .await?;
             }
-            note_user_change!(tx, &id_text, at);
+            note_user_change!(tx, id_text, at);
             tx.commit().await?;
             after.updated_at = to_datetime(at)?;
             Ok((before, Some(after)))
-        })
+        })})
+        .await
     }
 
     /// One page of users in creation order, optionally only those whose
@@ -384,7 +392,7 @@ impl Store {
         limit: u32,
         prefix: Option<&str>,
     ) -> StoreResult<UserPage> {
-        let mut sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id > ?");
+        let mut sql = format!("SELECT {USER_COLUMNS} FROM gatehouse_users WHERE id > ?");
         if prefix.is_some() {
             sql.push_str(" AND (username_key LIKE ? ESCAPE '!' OR email_key LIKE ? ESCAPE '!')");
         }

@@ -184,7 +184,10 @@ async fn every_security_event_is_recorded_without_secrets(backend: Backend) {
     assert_eq!(role["user_id"], bob_id.as_str());
 
     // Nothing secret in what the API shows, nor anywhere in the table.
-    let mut stored = app.db.texts("SELECT detail FROM audit_events").await;
+    let mut stored = app
+        .db
+        .texts("SELECT detail FROM gatehouse_audit_events")
+        .await;
     for column in [
         "kind",
         "user_id",
@@ -195,7 +198,7 @@ async fn every_security_event_is_recorded_without_secrets(backend: Backend) {
     ] {
         stored.extend(
             app.db
-                .texts(&format!("SELECT {column} FROM audit_events"))
+                .texts(&format!("SELECT {column} FROM gatehouse_audit_events"))
                 .await,
         );
     }

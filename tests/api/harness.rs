@@ -150,7 +150,10 @@ impl TestDatabase {
         let statement = sqlx::AssertSqlSafe(statement.to_owned());
         match self.backend {
             Backend::Sqlite => {
-                let mut conn = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+                // Creates the file when the test arranges a database before
+                // gatehouse first opens it.
+                let url = format!("{}?mode=rwc", self.url);
+                let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
                 sqlx::query(statement).execute(&mut conn).await.unwrap();
             }
             Backend::MySql => {
@@ -343,6 +346,7 @@ pub struct TestApp {
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
+#[derive(Clone)]
 pub struct Settings {
     vars: HashMap<String, String>,
     bind: SocketAddr,
@@ -633,4 +637,15 @@ pub fn error_fields(problem: &Value) -> Vec<(String, String)> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// An argon2id hash of `password` with the test settings' parameters, as
+/// gatehouse stores it.
+pub fn argon2_hash(password: &str) -> String {
+    use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
+    let params = argon2::Params::new(1024, 1, 1, None).unwrap();
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+        .hash_password(password.as_bytes(), &SaltString::generate(&mut OsRng))
+        .unwrap()
+        .to_string()
 }

@@ -53,7 +53,7 @@ fn count(responses: &[reqwest::Response], status: StatusCode) -> usize {
 async fn audit_kinds(app: &TestApp, kind: &str) -> usize {
     app.db
         .texts(&format!(
-            "SELECT id FROM audit_events WHERE kind = '{kind}'"
+            "SELECT id FROM gatehouse_audit_events WHERE kind = '{kind}'"
         ))
         .await
         .len()
@@ -260,7 +260,10 @@ async fn lockout_counters_do_not_reveal_what_was_typed(backend: Backend) {
         )
         .await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    let keys = app.db.texts("SELECT account_key FROM login_attempts").await;
+    let keys = app
+        .db
+        .texts("SELECT account_key FROM gatehouse_login_attempts")
+        .await;
     assert_eq!(keys.len(), 1);
     let key = &keys[0];
     assert!(key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit()));

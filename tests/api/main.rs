@@ -10,6 +10,7 @@ mod input;
 mod lockout;
 mod login;
 mod me;
+mod migrations;
 mod openapi;
 mod operations;
 mod protection;

@@ -296,7 +296,7 @@ async fn patch_me_is_audited_and_under_the_per_client_limit(backend: Backend) {
     assert_eq!(changed.status(), StatusCode::OK);
     let kinds = app
         .db
-        .texts("SELECT detail FROM audit_events WHERE kind = 'profile_changed'")
+        .texts("SELECT detail FROM gatehouse_audit_events WHERE kind = 'profile_changed'")
         .await;
     assert_eq!(kinds.len(), 1);
     let detail: Value = serde_json::from_str(&kinds[0]).unwrap();

@@ -328,7 +328,10 @@ async fn ipv4_clients_of_a_dual_stack_socket_are_plain_ipv4_addresses(backend: B
         .await
         .unwrap();
     assert_eq!(sessions["sessions"][0]["ip"], "127.0.0.1");
-    let ips = direct.db.texts("SELECT ip FROM audit_events").await;
+    let ips = direct
+        .db
+        .texts("SELECT ip FROM gatehouse_audit_events")
+        .await;
     assert!(
         !ips.is_empty() && ips.iter().all(|ip| ip == "127.0.0.1"),
         "{ips:?}"
@@ -528,9 +531,9 @@ async fn stale_counters_and_old_audit_events_are_swept(backend: Backend) {
         json!({"username": "alice", "password": "wrong guess"}),
     )
     .await;
-    let counters = "SELECT account_key FROM login_attempts";
+    let counters = "SELECT account_key FROM gatehouse_login_attempts";
     assert_eq!(app.db.texts(counters).await.len(), 6);
-    let events = "SELECT id FROM audit_events";
+    let events = "SELECT id FROM gatehouse_audit_events";
     let before = app.db.texts(events).await.len();
 
     // Nothing is due yet: a sweep now deletes nothing.
@@ -540,16 +543,21 @@ async fn stale_counters_and_old_audit_events_are_swept(backend: Backend) {
 
     // Twenty minutes later the failures no longer count; 31 days later the
     // events are past retention.
-    app.db.execute("UPDATE login_attempts SET updated_at = updated_at - 1200, window_started_at = window_started_at - 1200").await;
+    app.db.execute("UPDATE gatehouse_login_attempts SET updated_at = updated_at - 1200, window_started_at = window_started_at - 1200").await;
     app.db
-        .execute("UPDATE audit_events SET at = at - 31 * 86400 WHERE kind = 'login_failed'")
+        .execute(
+            "UPDATE gatehouse_audit_events SET at = at - 31 * 86400 WHERE kind = 'login_failed'",
+        )
         .await;
     gatehouse::maintenance::sweep(app.state.clone()).await;
     assert!(
         app.db.texts(counters).await.is_empty(),
         "old counters for made-up names are gone"
     );
-    let kinds = app.db.texts("SELECT kind FROM audit_events").await;
+    let kinds = app
+        .db
+        .texts("SELECT kind FROM gatehouse_audit_events")
+        .await;
     assert!(
         !kinds.is_empty() && kinds.iter().all(|k| k != "login_failed"),
         "{kinds:?}"

@@ -245,12 +245,12 @@ async fn a_revocation_that_commits_late_is_not_missed(backend: Backend) {
     // now and commits later.
     let mut slow = sqlx::MySqlConnection::connect(&a.db.url).await.unwrap();
     slow.execute("BEGIN").await.unwrap();
-    sqlx::query("DELETE FROM sessions WHERE id = ?")
+    sqlx::query("DELETE FROM gatehouse_sessions WHERE id = ?")
         .bind(&alice_sid)
         .execute(&mut slow)
         .await
         .unwrap();
-    sqlx::query("INSERT INTO session_changes (user_id, at) VALUES (?, UNIX_TIMESTAMP())")
+    sqlx::query("INSERT INTO gatehouse_session_changes (user_id, at) VALUES (?, UNIX_TIMESTAMP())")
         .bind(&alice_id)
         .execute(&mut slow)
         .await

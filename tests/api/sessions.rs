@@ -159,7 +159,7 @@ async fn an_idle_session_ends(backend: Backend) {
     let sid = jwt_claims(&pair.access)["sid"].as_str().unwrap().to_owned();
     let idle_for = |days: i64| {
         format!(
-            "UPDATE sessions SET last_used_at = last_used_at - {days} * 86400 - 60 WHERE id = '{sid}'"
+            "UPDATE gatehouse_sessions SET last_used_at = last_used_at - {days} * 86400 - 60 WHERE id = '{sid}'"
         )
     };
     // Six days of silence is fine, and using the session restarts the
@@ -189,7 +189,7 @@ async fn a_session_past_its_absolute_lifetime_ends(backend: Backend) {
     let rotated = refreshed(&app, &pair.refresh).await;
     app.db
         .execute(&format!(
-            "UPDATE sessions SET expires_at = expires_at - 86400 WHERE id = '{sid}'"
+            "UPDATE gatehouse_sessions SET expires_at = expires_at - 86400 WHERE id = '{sid}'"
         ))
         .await;
     assert_session_ended(&app, &rotated).await;
@@ -202,7 +202,7 @@ async fn a_session_past_its_absolute_lifetime_ends(backend: Backend) {
         .to_owned();
     app.db
         .execute(&format!(
-            "UPDATE sessions SET expires_at = 1 WHERE id = '{other_sid}'"
+            "UPDATE gatehouse_sessions SET expires_at = 1 WHERE id = '{other_sid}'"
         ))
         .await;
     let swept = app

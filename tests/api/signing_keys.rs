@@ -19,7 +19,9 @@ use crate::on_both_databases;
 on_both_databases!(
     with_hmac_the_jwks_is_empty,
     eddsa_tokens_verify_with_only_the_jwks_and_another_library,
-    rotation_signs_with_a_new_key_and_old_tokens_keep_working,
+    rotation_publishes_at_once_and_signs_after_the_lead,
+    an_unknown_kid_makes_an_instance_reread_the_keys,
+    rotate_now_drops_the_old_key_at_once,
     tokens_of_the_other_algorithm_are_refused,
 );
 
@@ -102,39 +104,156 @@ async fn eddsa_tokens_verify_with_only_the_jwks_and_another_library(backend: Bac
     assert_eq!(jwks(&second).await, document);
 }
 
-async fn rotation_signs_with_a_new_key_and_old_tokens_keep_working(backend: Backend) {
+fn kids_published(document: &Value) -> Vec<String> {
+    document["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Polls `condition` every 100 ms for up to `seconds`.
+async fn within<F, Fut>(seconds: u64, mut condition: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while tokio::time::Instant::now() < deadline {
+        if condition().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    condition().await
+}
+
+async fn rotation_publishes_at_once_and_signs_after_the_lead(backend: Backend) {
     for settings in [eddsa(), Settings::new().unset("JWT_SECRET")] {
-        let app = TestApp::spawn_with(backend, settings).await;
+        let settings = settings.set("KEY_PUBLISH_LEAD_SECONDS", "3");
+        let app = TestApp::spawn_with(backend, settings.clone()).await;
+        let other = TestApp::spawn_on(app.db.clone(), settings).await;
         app.register("alice").await;
         let old = app.login("alice", PASSWORD).await;
-        let new_kid = gatehouse::auth::keys::rotate(&app.state.config, &app.state.store)
+        let rotation = gatehouse::auth::keys::rotate(&app.state.config, &app.state.store, false)
             .await
             .unwrap();
-        app.state
-            .tokens
-            .reload(&app.state.config, &app.state.store)
-            .await
-            .unwrap();
-        let new = app.login("alice", PASSWORD).await;
-        assert_eq!(jwt_header(&new)["kid"], new_kid.as_str());
-        assert_ne!(jwt_header(&old)["kid"], jwt_header(&new)["kid"]);
-        assert_eq!(
-            app.get("/me", &old).await.status(),
-            StatusCode::OK,
-            "the old key still verifies"
-        );
-        assert_eq!(app.get("/me", &new).await.status(), StatusCode::OK);
-        if app.state.config.jwt_algorithm == gatehouse::config::JwtAlgorithm::EdDsa {
-            let kids: Vec<Value> = jwks(&app).await["keys"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|k| k["kid"].clone())
-                .collect();
-            assert!(
-                kids.contains(&jwt_header(&old)["kid"]) && kids.contains(&jwt_header(&new)["kid"])
-            );
+        let rotated_at = std::time::Instant::now();
+        assert!(!rotation.dropped_older);
+        let eddsa = app.state.config.jwt_algorithm == gatehouse::config::JwtAlgorithm::EdDsa;
+        if eddsa {
+            // Published by both instances within 5 s, before it signs.
+            for instance in [&app, &other] {
+                let shown = within(5, || async {
+                    kids_published(&jwks(instance).await).contains(&rotation.kid)
+                })
+                .await;
+                assert!(shown, "the new key is published within 5 s");
+            }
         }
+        if rotated_at.elapsed().as_secs_f64() < 2.5 {
+            let before = app.login("alice", PASSWORD).await;
+            assert_eq!(jwt_header(&before)["kid"], jwt_header(&old)["kid"]);
+        }
+        // Both instances switch once the lead has passed.
+        tokio::time::sleep(std::time::Duration::from_secs(3).saturating_sub(rotated_at.elapsed()))
+            .await;
+        for instance in [&app, &other] {
+            let new = instance.login("alice", PASSWORD).await;
+            assert_eq!(jwt_header(&new)["kid"], rotation.kid.as_str());
+            for verifier in [&app, &other] {
+                assert_eq!(verifier.get("/me", &new).await.status(), StatusCode::OK);
+                assert_eq!(
+                    verifier.get("/me", &old).await.status(),
+                    StatusCode::OK,
+                    "the old key still verifies"
+                );
+            }
+        }
+        if eddsa {
+            let kids = kids_published(&jwks(&app).await);
+            let old_kid = jwt_header(&old)["kid"].as_str().unwrap().to_owned();
+            assert!(kids.contains(&old_kid) && kids.contains(&rotation.kid));
+        }
+    }
+}
+
+async fn an_unknown_kid_makes_an_instance_reread_the_keys(backend: Backend) {
+    let settings = eddsa().set("KEY_PUBLISH_LEAD_SECONDS", "0");
+    let signer = TestApp::spawn_with(backend, settings.clone()).await;
+    let verifier = TestApp::spawn_on(signer.db.clone(), settings).await;
+    signer.register("alice").await;
+    let rotation = gatehouse::auth::keys::rotate(&signer.state.config, &signer.state.store, false)
+        .await
+        .unwrap();
+    signer
+        .state
+        .tokens
+        .reload(&signer.state.config, &signer.state.store)
+        .await
+        .unwrap();
+    let token = signer.login("alice", PASSWORD).await;
+    assert_eq!(jwt_header(&token)["kid"], rotation.kid.as_str());
+    // The verifier has not reread its keys yet (it does every 3 s); the
+    // unknown kid makes it do so before it answers.
+    assert!(
+        !kids_published(&jwks(&verifier).await).contains(&rotation.kid)
+            || verifier.get("/me", &token).await.status() == StatusCode::OK
+    );
+    assert_eq!(verifier.get("/me", &token).await.status(), StatusCode::OK);
+
+    // A made-up kid is still refused, and rereading is rate-limited: a
+    // burst of them costs at most one reread a second.
+    let mut header = jwt_header(&token);
+    header["kid"] = json!("eddsa-made-up");
+    let forged = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        token.split_once('.').unwrap().1
+    );
+    let started = std::time::Instant::now();
+    for _ in 0..20 {
+        assert_problem(
+            verifier.get("/me", &forged).await,
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+        )
+        .await;
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+async fn rotate_now_drops_the_old_key_at_once(backend: Backend) {
+    for settings in [eddsa(), Settings::new().unset("JWT_SECRET")] {
+        let app = TestApp::spawn_with(backend, settings.clone()).await;
+        let other = TestApp::spawn_on(app.db.clone(), settings).await;
+        app.register("alice").await;
+        let old = app.login("alice", PASSWORD).await;
+        let old_kid = jwt_header(&old)["kid"].as_str().unwrap().to_owned();
+        let rotation = gatehouse::auth::keys::rotate(&app.state.config, &app.state.store, true)
+            .await
+            .unwrap();
+        assert!(rotation.dropped_older);
+        // Every instance refuses the old key's tokens and signs with the
+        // new key within 5 s, without being told.
+        for instance in [&app, &other] {
+            let refused = within(5, || async {
+                instance.get("/me", &old).await.status() == StatusCode::UNAUTHORIZED
+            })
+            .await;
+            assert!(refused, "the old key's tokens stop working within 5 s");
+            let new = instance.login("alice", PASSWORD).await;
+            assert_eq!(jwt_header(&new)["kid"], rotation.kid.as_str());
+            assert_eq!(instance.get("/me", &new).await.status(), StatusCode::OK);
+            assert!(!kids_published(&jwks(instance).await).contains(&old_kid));
+        }
+        assert_problem(
+            other.get("/me", &old).await,
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+        )
+        .await;
     }
 }
 
