@@ -4,6 +4,10 @@
 -- is taken by writing its row, counting the changes it let through.
 ALTER TABLE gatehouse_admin_guard ADD COLUMN changes BIGINT NOT NULL DEFAULT 0;
 
+-- For the same reason, admitting a password check writes the account's
+-- counter row, counting admissions.
+ALTER TABLE gatehouse_login_attempts ADD COLUMN admissions BIGINT NOT NULL DEFAULT 0;
+
 -- A rotated key is published first and signs from `signs_from` on, the
 -- same moment on every instance; 0 for keys that signed from the start.
 -- `retired_at` is set when a rotation drops the older keys at once.

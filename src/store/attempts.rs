@@ -219,6 +219,17 @@ impl Store {
                     .bind(reservation.expires_at)
                     .execute(&mut *tx)
                     .await?;
+                // Writes the counter row even when the counters stay as they
+                // were: on a multi-primary cluster only transactions that
+                // wrote the same row conflict, and two admissions of one
+                // account on two nodes must not both count the same checks
+                // in flight.
+                sqlx::query(
+                    "UPDATE gatehouse_login_attempts SET admissions = admissions + 1 WHERE account_key = ?",
+                )
+                .bind(account_key)
+                .execute(&mut *tx)
+                .await?;
             }
             tx.commit().await?;
             Ok(answer)

@@ -285,7 +285,7 @@ async fn a_database_migrated_by_a_newer_release_is_refused(backend: Backend) {
 }
 
 /// Puts the database back to where a start that died inside migration 2
-/// leaves it. On MySQL its first statement took effect and the second did
+/// leaves it. On MySQL its first statements took effect and the last did
 /// not, and the migration is recorded as begun; on SQLite a migration is one
 /// transaction, so nothing of it is there and nothing is recorded.
 async fn undo_part_of_migration_2(db: &TestDatabase) {
@@ -308,6 +308,8 @@ async fn undo_part_of_migration_2(db: &TestDatabase) {
                 .await;
             }
             db.execute("ALTER TABLE gatehouse_admin_guard DROP COLUMN changes")
+                .await;
+            db.execute("ALTER TABLE gatehouse_login_attempts DROP COLUMN admissions")
                 .await;
         }
     }
