@@ -159,7 +159,7 @@ impl Store {
         outcome: Outcome,
     ) -> StoreResult<Option<i64>> {
         let dialect = self.dialect();
-        on_pool!(self, conn => {
+        on_pool!(self, conn => result {
             let mut tx = conn.begin_with(dialect.begin_write()).await?;
             let Some(row) = lock_counters!(tx, dialect, account_key) else {
                 // Swept while the check ran: nothing left to book it on.
@@ -190,7 +190,7 @@ impl Store {
         decide: impl FnOnce(Attempts) -> (Option<Attempts>, Option<&'r Reservation<'r>>, T),
     ) -> StoreResult<T> {
         let dialect = self.dialect();
-        on_pool!(self, conn => {
+        on_pool!(self, conn => result {
             let mut tx = conn.begin_with(dialect.begin_write()).await?;
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO gatehouse_login_attempts \
@@ -242,7 +242,7 @@ impl Store {
     /// reservations past their expiry.
     #[tracing::instrument(skip_all)]
     pub async fn sweep_login_attempts(&self, now: i64, policy: &LockoutPolicy) -> StoreResult<u64> {
-        let swept = on_pool!(self, conn => {
+        let swept = on_pool!(self, conn => unbounded {
             let counters = sqlx::query(
                 "DELETE FROM gatehouse_login_attempts WHERE locked_until < ? \
                  AND ((lockouts = 0 AND updated_at < ?) OR updated_at < ?)",

@@ -106,7 +106,7 @@ impl Store {
     /// Deletes events recorded before `before`.
     #[tracing::instrument(skip_all)]
     pub async fn sweep_audit_events(&self, before: i64) -> StoreResult<u64> {
-        let swept = on_pool!(self, conn => {
+        let swept = on_pool!(self, conn => unbounded {
             sqlx::query("DELETE FROM gatehouse_audit_events WHERE at < ?")
                 .bind(before)
                 .execute(conn)

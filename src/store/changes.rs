@@ -92,7 +92,7 @@ impl Store {
     /// has read them long since.
     #[tracing::instrument(skip_all)]
     pub async fn sweep_session_changes(&self, before: i64) -> StoreResult<u64> {
-        let swept = on_pool!(self, conn => {
+        let swept = on_pool!(self, conn => unbounded {
             sqlx::query("DELETE FROM gatehouse_session_changes WHERE at < ?")
                 .bind(before)
                 .execute(conn)

@@ -132,7 +132,7 @@ impl Store {
             return Ok(());
         }
         for statement in dialect.bookkeeping_tables() {
-            on_pool!(self, conn => {
+            on_pool!(self, conn => unbounded {
                 sqlx::raw_sql(statement).execute(conn).await?;
             });
         }
@@ -258,7 +258,7 @@ impl Store {
             .find(|m| m.version == BASELINE_VERSION)
             .expect("the baseline migration exists");
         let renamed_already = self.table_exists("gatehouse_users").await?;
-        on_pool!(self, conn => {
+        on_pool!(self, conn => unbounded {
             match dialect {
                 Dialect::MySql => {
                     // One RENAME TABLE statement renames all or none.
@@ -293,7 +293,7 @@ impl Store {
     /// SQLite: the migration and its record commit together or not at all.
     async fn apply_in_one_transaction(&self, migration: &Migration) -> StoreResult<()> {
         let dialect = self.dialect();
-        on_pool!(self, conn => {
+        on_pool!(self, conn => unbounded {
             let mut tx = sqlx::Connection::begin_with(&mut *conn, dialect.begin_write()).await?;
             sqlx::raw_sql(migration.sql.clone()).execute(&mut *tx).await?;
             record_applied!(&mut *tx, dialect, migration);
@@ -310,7 +310,7 @@ impl Store {
         migration: &Migration,
         resuming: bool,
     ) -> StoreResult<()> {
-        on_pool!(self, conn => {
+        on_pool!(self, conn => unbounded {
             sqlx::query(
                 "INSERT INTO gatehouse_migrations (version, description, checksum, applied, at) \
                  VALUES (?, ?, ?, FALSE, ?) ON DUPLICATE KEY UPDATE version = version",
@@ -474,7 +474,7 @@ async fn try_take(store: &Store, holder: &str) -> StoreResult<bool> {
         "UPDATE gatehouse_migration_lock SET holder = ?, expires_at = {now} + {LEASE_SECONDS} \
          WHERE id = 1 AND expires_at < {now}"
     );
-    on_pool!(store, conn => {
+    on_pool!(store, conn => result {
         match sqlx::query(sqlx::AssertSqlSafe(insert)).bind(holder).execute(&mut *conn).await {
             Ok(_) => return Ok(true),
             Err(e) if lost_the_race(&e) => {}

@@ -32,8 +32,12 @@ pub use users::{LoginColumn, NewUser, ProfileChanges, UserPage};
 use crate::config::DatabaseUrl;
 
 /// How long a request waits for a database connection before it is told
-/// 503. SQLx's default of 30 s would look like a hang to every client.
-pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+/// 503. SQLx's default of 30 s would look like a hang to every client; a
+/// server that went away (refusing connections) is told within this.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long an SQLite statement waits for another connection's write lock.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(3);
 
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -85,8 +89,30 @@ impl Dialect {
 /// Runs `$body` with `$conn` bound to a connection from whichever pool the
 /// store holds (see [`acquire`]). The body is compiled once per database,
 /// so each gets its own type checking.
+///
+/// The whole of it (waiting for a connection, the statements, the commit)
+/// must finish within [`QUERY_DEADLINE`], or the caller gets
+/// [`StoreError::Unavailable`]: a database that stopped answering (paused,
+/// cut off without a reset) must not hold requests forever. Three forms:
+///
+/// - `on_pool!(store, conn => body)`: `body` yields a value, and `?` in it
+///   ends the operation with that error.
+/// - `on_pool!(store, conn => result body)`: `body` yields a `StoreResult`
+///   (and may `return` one).
+/// - `on_pool!(store, conn => unbounded body)`: no deadline, for work that
+///   may rightly take long (migrations, sweeps of many rows) and runs in the
+///   background or before serving.
 macro_rules! on_pool {
-    ($store:expr, $conn:ident => $body:expr) => {
+    ($store:expr, $conn:ident => result $body:expr) => {
+        $crate::store::within_deadline(async {
+            $crate::store::on_pool!(@run $store, $conn => $body)
+        })
+        .await
+    };
+    ($store:expr, $conn:ident => unbounded $body:expr) => {
+        $crate::store::on_pool!(@run $store, $conn => $body)
+    };
+    (@run $store:expr, $conn:ident => $body:expr) => {
         match &$store.backend {
             $crate::store::Backend::MySql(pool) => {
                 let mut connection = $crate::store::acquire(pool).await?;
@@ -99,6 +125,12 @@ macro_rules! on_pool {
                 $body
             }
         }
+    };
+    ($store:expr, $conn:ident => $body:expr) => {
+        $crate::store::within_deadline(async {
+            Ok::<_, $crate::store::StoreError>($crate::store::on_pool!(@run $store, $conn => $body))
+        })
+        .await?
     };
 }
 pub(crate) use on_pool;
@@ -116,6 +148,26 @@ macro_rules! writing {
     };
 }
 pub(crate) use writing;
+
+/// How long one database operation may take (see [`on_pool!`]). Generous:
+/// a multi-primary cluster stalls commits for several seconds while it
+/// decides that a node is gone, and those commits then succeed.
+pub const QUERY_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Runs `operation`, giving up with [`StoreError::Unavailable`] after
+/// [`QUERY_DEADLINE`]. Dropping it midway rolls an open transaction back.
+pub(crate) async fn within_deadline<T>(
+    operation: impl std::future::Future<Output = StoreResult<T>>,
+) -> StoreResult<T> {
+    tokio::time::timeout(QUERY_DEADLINE, operation)
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(format!(
+                "the database did not answer within {} s",
+                QUERY_DEADLINE.as_secs()
+            )))
+        })
+}
 
 /// Takes a connection from `pool`, recording how long that took: when every
 /// connection is busy, requests queue here, and the metric shows it.
@@ -286,7 +338,7 @@ impl Store {
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
                     .foreign_keys(true)
-                    .busy_timeout(ACQUIRE_TIMEOUT);
+                    .busy_timeout(SQLITE_BUSY_TIMEOUT);
                 Backend::Sqlite(
                     SqlitePoolOptions::new()
                         .max_connections(8)

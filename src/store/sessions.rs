@@ -165,7 +165,7 @@ impl Store {
         liveness: Liveness,
     ) -> StoreResult<Refresh> {
         let dialect = self.dialect();
-        retry_conflicts(|| async move { on_pool!(self, conn => {
+        retry_conflicts(|| async move { on_pool!(self, conn => result {
             let mut tx = conn.begin_with(dialect.begin_write()).await?;
             let mut session_id: Option<String> =
                 sqlx::query_scalar("SELECT id FROM gatehouse_sessions WHERE refresh_hash = ?")
@@ -385,7 +385,7 @@ impl Store {
     /// Deletes sessions past either limit (their spent tokens go with them).
     #[tracing::instrument(skip_all)]
     pub async fn sweep_sessions(&self, liveness: Liveness) -> StoreResult<u64> {
-        let swept = on_pool!(self, conn => {
+        let swept = on_pool!(self, conn => unbounded {
             sqlx::query("DELETE FROM gatehouse_sessions WHERE expires_at <= ? OR last_used_at <= ?")
                 .bind(liveness.now)
                 .bind(liveness.idle_cutoff)

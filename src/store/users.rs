@@ -315,7 +315,7 @@ impl Store {
         let dialect = self.dialect();
         let id_text = id.to_string();
         let id_text = id_text.as_str();
-        retry_conflicts(|| async move { on_pool!(self, conn => {
+        retry_conflicts(|| async move { on_pool!(self, conn => result {
             let mut tx = conn.begin_with(dialect.begin_write()).await?;
             // Take the guard first, by writing it: from here on no other
             // such change runs on this server, so the admins read next are
