@@ -358,11 +358,39 @@ fn database_url(env: &Env) -> Result<DatabaseUrl, ConfigError> {
     parse_database_url("DATABASE_HOST", &url)
 }
 
+/// SQLAlchemy reads `sqlite:///site.db` as `./site.db`; SQLx, and so
+/// gatehouse, as `/site.db`. Keeping SQLx's meaning keeps an existing
+/// `sqlite:///var/lib/…` where it is, but a URL that would create a new file
+/// directly in `/` is almost surely the other reading, and is refused with
+/// the way to say "here". `path` is what follows `sqlite:`.
+fn refuse_new_file_in_root(variable: &'static str, path: &str) -> Result<(), ConfigError> {
+    let file = path.strip_prefix("//").unwrap_or(path);
+    let file = file.split('?').next().unwrap_or(file);
+    let file = std::path::Path::new(file);
+    let in_root = file.is_absolute() && file.parent() == Some(std::path::Path::new("/"));
+    if in_root && !file.exists() {
+        let name = file
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        return Err(ConfigError::new(
+            variable,
+            format!(
+                "would create {} at the filesystem root (three slashes make an absolute \
+                 path, as in SQLx); for a file in the working directory write \
+                 sqlite://{name}, or give the absolute path you mean",
+                file.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn parse_database_url(variable: &'static str, url: &str) -> Result<DatabaseUrl, ConfigError> {
     if let Some(path) = url.strip_prefix("sqlite:") {
         if path.trim_start_matches('/').is_empty() {
             return Err(ConfigError::new(variable, "sqlite URL needs a file path"));
         }
+        refuse_new_file_in_root(variable, path)?;
         return Ok(DatabaseUrl::Sqlite(url.to_owned()));
     }
     if url.starts_with("mysql://") || url.starts_with("mariadb://") {
@@ -577,6 +605,25 @@ mod tests {
             config(&[]).unwrap().database_url.describe(),
             "SQLite file gatehouse.db"
         );
+    }
+
+    #[test]
+    fn a_new_sqlite_file_in_the_root_is_refused_with_the_relative_form() {
+        let err = config(&[("DATABASE_URL", "sqlite:///gatehouse-no-such-file.db")]).unwrap_err();
+        assert_eq!(err.variable, "DATABASE_URL");
+        assert!(
+            err.to_string()
+                .contains("sqlite://gatehouse-no-such-file.db"),
+            "{err}"
+        );
+        // Deeper absolute paths and relative ones keep SQLx's meaning.
+        for url in [
+            "sqlite:///var/lib/gatehouse/auth.db",
+            "sqlite://site.db",
+            "sqlite:site.db",
+        ] {
+            assert!(config(&[("DATABASE_URL", url)]).is_ok(), "{url}");
+        }
     }
 
     #[test]

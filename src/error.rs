@@ -229,6 +229,9 @@ impl ApiError {
             ApiError::InsufficientRole => {
                 Some(r#"Bearer realm="gatehouse", error="insufficient_scope""#)
             }
+            // RFC 9110 §11.6.1: every 401 carries a challenge, a failed login
+            // or refresh (no token involved) included.
+            _ if self.status() == StatusCode::UNAUTHORIZED => Some(REALM),
             _ => None,
         }
     }

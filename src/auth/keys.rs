@@ -155,6 +155,11 @@ impl KeyRing {
             .map(|k| &k.verifying)
     }
 
+    /// Whether `kid` names a key of this ring, retired or not.
+    pub fn knows(&self, kid: &str) -> bool {
+        self.keys.iter().any(|k| k.kid == kid)
+    }
+
     /// The JWKS document: the public keys that still verify, including one
     /// that will sign soon. Empty for HMAC, whose key must never be
     /// published.

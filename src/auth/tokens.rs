@@ -42,14 +42,22 @@ pub enum TokenError {
     #[error("token expired")]
     Expired,
     /// Well-formed, but signed with a key this instance does not hold (yet):
-    /// worth rereading the keys once (see [`TokenService::reload_for_unknown_key`]).
+    /// worth rereading the keys once (see [`TokenService::reread_for_unknown_key`]).
     #[error("invalid token")]
     UnknownKey,
 }
 
 /// How often a token with an unknown `kid` may make an instance reread the
-/// keys: at most once a second, however many such tokens arrive.
-const UNKNOWN_KEY_RELOAD_SPACING: Duration = Duration::from_secs(1);
+/// keys: at most once a second (counted from the end of the last reread),
+/// however many such tokens arrive.
+const REREAD_SPACING: Duration = Duration::from_secs(1);
+
+/// When the keys were last reread from the database.
+#[derive(Clone, Copy)]
+struct Reread {
+    started: Instant,
+    ended: Instant,
+}
 
 pub struct IssuedToken {
     pub token: String,
@@ -58,9 +66,10 @@ pub struct IssuedToken {
 
 pub struct TokenService {
     keys: RwLock<Arc<KeyRing>>,
-    /// When a token with an unknown `kid` last made this instance reread
-    /// the keys; held while rereading, so one reread serves every waiter.
-    unknown_key_reload: tokio::sync::Mutex<Option<Instant>>,
+    /// The last reread of the keys; held while rereading, so rereads never
+    /// overlap (an older snapshot never replaces a newer one) and one
+    /// reread serves every request that waited for it.
+    last_reread: tokio::sync::Mutex<Option<Reread>>,
     issuer: String,
     audience: String,
     ttl: Duration,
@@ -70,7 +79,7 @@ impl TokenService {
     pub fn new(config: &Config, keys: KeyRing) -> Self {
         Self {
             keys: RwLock::new(Arc::new(keys)),
-            unknown_key_reload: tokio::sync::Mutex::new(None),
+            last_reread: tokio::sync::Mutex::new(None),
             issuer: config.jwt_issuer.clone(),
             audience: config.jwt_audience.clone(),
             ttl: config.access_token_ttl,
@@ -83,34 +92,45 @@ impl TokenService {
 
     /// Rereads the keys from the database (picking up a rotation).
     pub async fn reload(&self, config: &Config, store: &Store) -> Result<(), keys::KeyError> {
-        let ring = KeyRing::load(config, store).await?;
-        *self.keys.write().expect("key ring lock") = Arc::new(ring);
-        Ok(())
+        let mut last = self.last_reread.lock().await;
+        self.reread(&mut last, config, store).await
     }
 
     /// Rereads the keys after a token came with a `kid` this instance does
-    /// not know (another instance may have rotated a moment ago), unless
-    /// that was done less than a second ago. Returns whether the keys are
-    /// newer than when the caller asked, so verifying again may succeed.
-    pub async fn reload_for_unknown_key(&self, config: &Config, store: &Store) -> bool {
+    /// not know: another instance may have signed it with a key rotated in
+    /// a moment ago. Waits for its turn (at most one reread a second), and
+    /// returns at once when a reread began after the caller asked. `Ok`
+    /// means the keys are newer than when the caller asked.
+    pub async fn reread_for_unknown_key(
+        &self,
+        config: &Config,
+        store: &Store,
+    ) -> Result<(), keys::KeyError> {
         let asked_at = Instant::now();
-        let mut last = self.unknown_key_reload.lock().await;
-        if let Some(at) = *last {
-            if at >= asked_at {
-                return true; // reread while this caller waited for the lock
+        let mut last = self.last_reread.lock().await;
+        if let Some(previous) = *last {
+            if previous.started >= asked_at {
+                return Ok(());
             }
-            if at.elapsed() < UNKNOWN_KEY_RELOAD_SPACING {
-                return false;
-            }
+            tokio::time::sleep_until((previous.ended + REREAD_SPACING).into()).await;
         }
-        *last = Some(Instant::now());
-        match self.reload(config, store).await {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not reread the signing keys");
-                false
-            }
-        }
+        self.reread(&mut last, config, store).await
+    }
+
+    async fn reread(
+        &self,
+        last: &mut Option<Reread>,
+        config: &Config,
+        store: &Store,
+    ) -> Result<(), keys::KeyError> {
+        let started = Instant::now();
+        let ring = KeyRing::load(config, store).await;
+        *last = Some(Reread {
+            started,
+            ended: Instant::now(),
+        });
+        *self.keys.write().expect("key ring lock") = Arc::new(ring?);
+        Ok(())
     }
 
     /// Signs an access token for `user` in session `session_id`, issued at
@@ -176,7 +196,11 @@ impl TokenService {
         let now = jsonwebtoken::get_current_timestamp();
         let key = ring
             .verifying_key(kid, now as i64)
-            .ok_or(TokenError::UnknownKey)?;
+            .ok_or(if ring.knows(kid) {
+                TokenError::Invalid // retired
+            } else {
+                TokenError::UnknownKey
+            })?;
         let signed = &token[..token.len() - signature.len() - 1];
         let genuine =
             jsonwebtoken::crypto::verify(signature, signed.as_bytes(), key, ring.algorithm())

@@ -124,7 +124,9 @@ problems!(LoginProblems: body_errors(), rate_limited(), unavailable(), [
     request_body = LoginAttempt,
     responses(
         (status = 200, description = "Logged in.", body = TokenResponse,
-         headers(("Cache-Control" = String, description = "`no-store`"))),
+         headers(
+             ("Cache-Control" = String, description = "`no-store`"),
+             ("Pragma" = String, description = "`no-cache`"))),
         LoginProblems,
     ),
 )]

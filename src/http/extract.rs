@@ -182,13 +182,18 @@ impl FromRequestParts<AppState> for AuthUser {
         let token = bearer_token(parts)?.ok_or(ApiError::MissingToken)?;
         let verified = match state.tokens.verify(token) {
             // Perhaps signed by another instance with a key rotated in a
-            // moment ago: reread the keys before refusing.
-            Err(TokenError::UnknownKey)
-                if state
+            // moment ago: reread the keys before refusing. When they cannot
+            // be read, the database is away: 503, never a 401 that would
+            // make the client throw its tokens away.
+            Err(TokenError::UnknownKey) => {
+                if let Err(e) = state
                     .tokens
-                    .reload_for_unknown_key(&state.config, &state.store)
-                    .await =>
-            {
+                    .reread_for_unknown_key(&state.config, &state.store)
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not reread the signing keys");
+                    return Err(ApiError::unavailable());
+                }
                 state.tokens.verify(token)
             }
             other => other,

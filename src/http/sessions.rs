@@ -57,7 +57,9 @@ problems!(RefreshProblems: body_errors(), rate_limited(), unavailable(), [
     request_body = RefreshRequest,
     responses(
         (status = 200, description = "A new pair.", body = TokenResponse,
-         headers(("Cache-Control" = String, description = "`no-store`"))),
+         headers(
+             ("Cache-Control" = String, description = "`no-store`"),
+             ("Pragma" = String, description = "`no-cache`"))),
         RefreshProblems,
     ),
 )]

@@ -21,8 +21,13 @@
 //!   prefix, so an older backend's `users` table can share the database. A
 //!   database made by the first releases (unprefixed tables, bookkept in
 //!   SQLx's `_sqlx_migrations`) is brought up to date by their own
-//!   migrations and then renamed in place, losing nothing.
+//!   migrations and then renamed in place, losing nothing. SQLx's
+//!   bookkeeping is kept, with one more row that no earlier release knows,
+//!   so an earlier release started on the renamed database refuses to run
+//!   instead of creating empty tables beside the renamed ones.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rand::Rng;
@@ -54,6 +59,12 @@ const RENAMED_TABLES: &[(&str, &str)] = &[
 
 /// The migration whose schema a renamed first-release database has.
 const BASELINE_VERSION: i64 = 1;
+
+/// The row added to `_sqlx_migrations` of a renamed database. Earlier
+/// releases meet a migration they do not have and stop at start-up.
+const MOVED_VERSION: i64 = 1_000_000;
+const MOVED_DESCRIPTION: &str =
+    "tables renamed to gatehouse_*; migrations now in gatehouse_migrations";
 
 /// How long a migrating instance's lease lasts unless renewed; an instance
 /// that died holding it delays the others by at most this.
@@ -137,7 +148,7 @@ impl Store {
             });
         }
         let lease = Lease::take(self).await?;
-        let migrated = self.migrate_under_lease(dialect).await;
+        let migrated = self.migrate_under_lease(dialect, &lease).await;
         lease.give_back(self).await;
         migrated
     }
@@ -157,7 +168,7 @@ impl Store {
         Ok(all_applied && !self.is_first_release_database(dialect).await?)
     }
 
-    async fn migrate_under_lease(&self, dialect: Dialect) -> StoreResult<()> {
+    async fn migrate_under_lease(&self, dialect: Dialect, lease: &Lease) -> StoreResult<()> {
         if self.is_first_release_database(dialect).await? {
             self.adopt_first_release_database(dialect).await?;
         }
@@ -167,6 +178,7 @@ impl Store {
             match record {
                 Some(r) if r.applied => continue,
                 _ => {
+                    lease.still_held()?;
                     tracing::info!(
                         version = migration.version,
                         description = %migration.description,
@@ -175,7 +187,7 @@ impl Store {
                     match dialect {
                         Dialect::MySql => {
                             let resuming = record.is_some();
-                            self.apply_statement_by_statement(migration, resuming)
+                            self.apply_statement_by_statement(migration, resuming, lease)
                                 .await?
                         }
                         Dialect::Sqlite => self.apply_in_one_transaction(migration).await?,
@@ -220,8 +232,9 @@ impl Store {
         Ok(count > 0)
     }
 
-    /// Whether this database was made by the first releases: SQLx's
-    /// bookkeeping is there, and its first migration is theirs.
+    /// Whether this database was made by the first releases and is not
+    /// renamed yet: SQLx's bookkeeping is there, its first migration is
+    /// theirs, and the row that marks the move is missing.
     async fn is_first_release_database(&self, dialect: Dialect) -> StoreResult<bool> {
         if !self.table_exists("_sqlx_migrations").await? {
             return Ok(false);
@@ -230,18 +243,24 @@ impl Store {
             .iter()
             .next()
             .expect("a first migration");
-        let checksum: Option<Vec<u8>> = on_pool!(self, conn => {
-            sqlx::query_scalar("SELECT checksum FROM _sqlx_migrations WHERE version = ?")
+        let (checksum, moved): (Option<Vec<u8>>, i64) = on_pool!(self, conn => {
+            let checksum = sqlx::query_scalar("SELECT checksum FROM _sqlx_migrations WHERE version = ?")
                 .bind(first.version)
-                .fetch_optional(conn)
-                .await?
+                .fetch_optional(&mut *conn)
+                .await?;
+            let moved = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE version = ?")
+                .bind(MOVED_VERSION)
+                .fetch_one(&mut *conn)
+                .await?;
+            (checksum, moved)
         });
-        Ok(checksum.is_some_and(|c| c == *first.checksum))
+        Ok(moved == 0 && checksum.is_some_and(|c| c == *first.checksum))
     }
 
     /// Brings a first-release database to their last migration, renames its
-    /// tables and records it as at the baseline. Every step checks what is
-    /// done, so a start cut short anywhere is completed by the next.
+    /// tables, records it as at the baseline and marks SQLx's bookkeeping as
+    /// moved. Every step checks what is done, so a start cut short anywhere
+    /// is completed by the next.
     async fn adopt_first_release_database(&self, dialect: Dialect) -> StoreResult<()> {
         tracing::info!("renaming the tables of a database made by an earlier release");
         let mut legacy = Migrator::with_migrations(legacy_migrations(dialect).migrations.to_vec());
@@ -271,9 +290,7 @@ impl Store {
                         sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut *conn).await?;
                     }
                     record_applied!(&mut *conn, dialect, baseline);
-                    sqlx::raw_sql("DROP TABLE IF EXISTS _sqlx_migrations")
-                        .execute(&mut *conn)
-                        .await?;
+                    mark_moved!(&mut *conn, dialect);
                 }
                 Dialect::Sqlite => {
                     let mut tx = sqlx::Connection::begin_with(&mut *conn, dialect.begin_write()).await?;
@@ -282,7 +299,7 @@ impl Store {
                         sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut *tx).await?;
                     }
                     record_applied!(&mut *tx, dialect, baseline);
-                    sqlx::raw_sql("DROP TABLE _sqlx_migrations").execute(&mut *tx).await?;
+                    mark_moved!(&mut *tx, dialect);
                     tx.commit().await?;
                 }
             }
@@ -309,6 +326,7 @@ impl Store {
         &self,
         migration: &Migration,
         resuming: bool,
+        lease: &Lease,
     ) -> StoreResult<()> {
         on_pool!(self, conn => unbounded {
             sqlx::query(
@@ -322,6 +340,7 @@ impl Store {
             .execute(&mut *conn)
             .await?;
             for statement in statements(migration.sql.as_str()) {
+                lease.still_held()?;
                 let ran = sqlx::raw_sql(sqlx::AssertSqlSafe(statement.clone()))
                     .execute(&mut *conn)
                     .await;
@@ -336,9 +355,16 @@ impl Store {
                     }
                 }
             }
-            sqlx::query("UPDATE gatehouse_migrations SET applied = TRUE, at = ? WHERE version = ?")
-                .bind(super::now())
-                .bind(migration.version)
+            // A resumed migration may have been begun by a release whose file
+            // differed: what is applied now is this one.
+            sqlx::query(
+                "UPDATE gatehouse_migrations SET applied = TRUE, at = ?, description = ?, \
+                 checksum = ? WHERE version = ?",
+            )
+            .bind(super::now())
+            .bind(&*migration.description)
+            .bind(&*migration.checksum)
+            .bind(migration.version)
                 .execute(&mut *conn)
                 .await?;
         });
@@ -372,6 +398,24 @@ macro_rules! record_applied {
     };
 }
 use record_applied;
+
+/// Adds the row that stops earlier releases to SQLx's bookkeeping on
+/// `$conn`, keeping one already there.
+macro_rules! mark_moved {
+    ($conn:expr, $dialect:expr) => {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (?, ?, TRUE, ?, 0){}",
+            $dialect.keep_existing_row("version")
+        )))
+        .bind(MOVED_VERSION)
+        .bind(MOVED_DESCRIPTION)
+        .bind(&[0u8][..])
+        .execute($conn)
+        .await?
+    };
+}
+use mark_moved;
 
 /// The statements of a migration file: each ends with `;` at the end of a
 /// line; lines that start with `--` are comments. gatehouse's migration
@@ -422,6 +466,9 @@ fn mysql_number(error: &sqlx::Error) -> Option<u16> {
 struct Lease {
     holder: String,
     renewal: tokio::task::JoinHandle<()>,
+    /// Set by the renewal once the lease cannot be vouched for any more:
+    /// another instance may take it, so this one must stop migrating.
+    lost: Arc<AtomicBool>,
 }
 
 impl Lease {
@@ -441,8 +488,29 @@ impl Lease {
             let pause = rand::thread_rng().gen_range(150..400);
             tokio::time::sleep(Duration::from_millis(pause)).await;
         }
-        let renewal = tokio::spawn(renew_while_held(store.clone(), holder.clone()));
-        Ok(Self { holder, renewal })
+        let lost = Arc::new(AtomicBool::new(false));
+        let renewal = tokio::spawn(renew_while_held(
+            store.clone(),
+            holder.clone(),
+            lost.clone(),
+        ));
+        Ok(Self {
+            holder,
+            renewal,
+            lost,
+        })
+    }
+
+    /// Fails once the lease may have passed to another instance.
+    fn still_held(&self) -> StoreResult<()> {
+        if self.lost.load(Ordering::SeqCst) {
+            return Err(StoreError::Other(
+                "lost the migration lease (the database did not let it be renewed); \
+                 the next start completes the migrations"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 
     async fn give_back(self, store: &Store) {
@@ -488,25 +556,42 @@ async fn try_take(store: &Store, holder: &str) -> StoreResult<bool> {
     })
 }
 
-async fn renew_while_held(store: Store, holder: String) {
+/// Renews the lease every third of its term while this instance migrates.
+/// A renewal that finds the lease taken, or no successful renewal for two
+/// thirds of the term, marks it `lost`.
+async fn renew_while_held(store: Store, holder: String, lost: Arc<AtomicBool>) {
     let renew = format!(
         "UPDATE gatehouse_migration_lock SET expires_at = {} + {LEASE_SECONDS} \
          WHERE id = 1 AND holder = ?",
         store.dialect().server_now()
     );
+    let term = Duration::from_secs(LEASE_SECONDS as u64);
+    let mut renewed_at = tokio::time::Instant::now();
     loop {
-        tokio::time::sleep(Duration::from_secs(LEASE_SECONDS as u64 / 3)).await;
+        tokio::time::sleep(term / 3).await;
         let renewed = async {
-            on_pool!(store, conn => {
+            Ok::<_, StoreError>(on_pool!(store, conn => {
                 sqlx::query(sqlx::AssertSqlSafe(renew.clone()))
                     .bind(&holder)
                     .execute(conn)
-                    .await?;
-            });
-            Ok::<_, StoreError>(())
+                    .await?
+                    .rows_affected()
+            }))
         };
-        if let Err(e) = renewed.await {
-            tracing::warn!(error = %e, "could not renew the migration lease");
+        match renewed.await {
+            Ok(1) => renewed_at = tokio::time::Instant::now(),
+            Ok(_) => {
+                tracing::error!("the migration lease was taken by another instance");
+                lost.store(true, Ordering::SeqCst);
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not renew the migration lease");
+                if renewed_at.elapsed() >= term * 2 / 3 {
+                    lost.store(true, Ordering::SeqCst);
+                    return;
+                }
+            }
         }
     }
 }

@@ -149,10 +149,12 @@ macro_rules! writing {
 }
 pub(crate) use writing;
 
-/// How long one database operation may take (see [`on_pool!`]). Generous:
-/// a multi-primary cluster stalls commits for several seconds while it
-/// decides that a node is gone, and those commits then succeed.
-pub const QUERY_DEADLINE: Duration = Duration::from_secs(10);
+/// How long one database operation may take (see [`on_pool!`]), its
+/// reruns after conflicts included. Generous: a Galera cluster holds
+/// commits while it decides that a silent node is gone (up to its 15 s
+/// inactive timeout), and those commits then succeed; cutting one off would
+/// answer 503 for a change that was made.
+pub const QUERY_DEADLINE: Duration = Duration::from_secs(20);
 
 /// Runs `operation`, giving up with [`StoreError::Unavailable`] after
 /// [`QUERY_DEADLINE`]. Dropping it midway rolls an open transaction back.
@@ -239,27 +241,31 @@ const MYSQL_CONFLICT: &[u16] = &[1205, 1213];
 const CONFLICT_RETRIES: u32 = 4;
 
 /// Runs `transaction` again, after a short random pause, while it fails
-/// with a [`StoreError::Conflict`], a bounded number of times. Only for
-/// transactions that decide everything from what they read under their
-/// own locks, so a rerun is a fresh, correct decision.
+/// with a [`StoreError::Conflict`], a bounded number of times, all within
+/// one [`QUERY_DEADLINE`]. Only for transactions that decide everything
+/// from what they read under their own locks, so a rerun is a fresh,
+/// correct decision.
 pub(crate) async fn retry_conflicts<T, F, Fut>(mut transaction: F) -> StoreResult<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = StoreResult<T>>,
 {
-    let mut attempt = 0;
-    loop {
-        match transaction().await {
-            Err(StoreError::Conflict(cause)) if attempt < CONFLICT_RETRIES => {
-                attempt += 1;
-                let pause =
-                    rand::Rng::gen_range(&mut rand::thread_rng(), 2..20) * u64::from(attempt);
-                tracing::debug!(%cause, attempt, "transaction conflict; running it again");
-                tokio::time::sleep(Duration::from_millis(pause)).await;
+    within_deadline(async {
+        let mut attempt = 0;
+        loop {
+            match transaction().await {
+                Err(StoreError::Conflict(cause)) if attempt < CONFLICT_RETRIES => {
+                    attempt += 1;
+                    let pause =
+                        rand::Rng::gen_range(&mut rand::thread_rng(), 2..20) * u64::from(attempt);
+                    tracing::debug!(%cause, attempt, "transaction conflict; running it again");
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                }
+                other => return other,
             }
-            other => return other,
         }
-    }
+    })
+    .await
 }
 
 impl From<sqlx::Error> for StoreError {

@@ -124,10 +124,50 @@ fn like_prefix(prefix: &str) -> String {
 impl Store {
     #[tracing::instrument(skip_all)]
     pub async fn insert_user(&self, new: NewUser<'_>) -> StoreResult<User> {
+        match self.insert_user_row(&new).await {
+            Err(StoreError::EmailTaken) => {
+                Err(self.name_or_email_taken(Some(new.username_key), None).await)
+            }
+            inserted => inserted,
+        }
+    }
+
+    /// Which of a taken username and a taken email to report when the
+    /// database said the email: both unique keys can be violated at once,
+    /// and the databases report whichever they checked first (SQLite the
+    /// email, MariaDB the username). The username is reported first, on
+    /// every database.
+    async fn name_or_email_taken(
+        &self,
+        username_key: Option<&str>,
+        except: Option<UserId>,
+    ) -> StoreError {
+        let Some(username_key) = username_key else {
+            return StoreError::EmailTaken;
+        };
+        let except = except.map(|id| id.to_string()).unwrap_or_default();
+        let taken: StoreResult<i64> = async {
+            Ok(on_pool!(self, conn => {
+                sqlx::query_scalar("SELECT COUNT(*) FROM gatehouse_users WHERE username_key = ? AND id <> ?")
+                    .bind(username_key)
+                    .bind(&except)
+                    .fetch_one(conn)
+                    .await?
+            }))
+        }
+        .await;
+        match taken {
+            Ok(0) => StoreError::EmailTaken,
+            Ok(_) => StoreError::UsernameTaken,
+            Err(e) => e,
+        }
+    }
+
+    async fn insert_user_row(&self, new: &NewUser<'_>) -> StoreResult<User> {
         let id = Uuid::now_v7();
         let at = now();
         let id_text = id.to_string();
-        let (id_text, new) = (id_text.as_str(), &new);
+        let id_text = id_text.as_str();
         writing!(self, conn => {
             sqlx::query(
                 "INSERT INTO gatehouse_users (id, username, username_key, email, email_key, name, \
@@ -209,6 +249,16 @@ impl Store {
 
     #[tracing::instrument(skip_all, fields(user_id = %id))]
     pub async fn update_profile(&self, id: UserId, changes: ProfileChanges) -> StoreResult<User> {
+        let username_key = changes.username.as_ref().map(|(_, key)| key.clone());
+        match self.update_profile_row(id, changes).await {
+            Err(StoreError::EmailTaken) => Err(self
+                .name_or_email_taken(username_key.as_deref(), Some(id))
+                .await),
+            updated => updated,
+        }
+    }
+
+    async fn update_profile_row(&self, id: UserId, changes: ProfileChanges) -> StoreResult<User> {
         let mut sets = vec!["updated_at = ?"];
         if changes.username.is_some() {
             sets.push("username = ?");

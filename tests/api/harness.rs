@@ -609,6 +609,16 @@ pub async fn assert_problem(response: Response, status: StatusCode, code: &str) 
         .unwrap()
         .to_owned();
     assert_eq!(content_type, "application/problem+json");
+    if status == StatusCode::UNAUTHORIZED {
+        // RFC 9110: every 401 carries a challenge, whatever the route.
+        let challenge = response.headers()[reqwest::header::WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap();
+        assert!(
+            challenge.starts_with(r#"Bearer realm="gatehouse""#),
+            "{code}: {challenge}"
+        );
+    }
     let request_id = response.headers()["x-request-id"]
         .to_str()
         .unwrap()

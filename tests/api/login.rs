@@ -64,6 +64,7 @@ async fn every_login_alias_behaves_like_the_canonical_route(backend: Backend) {
             .await;
         assert_eq!(ok.status(), StatusCode::OK, "{path}");
         assert_eq!(ok.headers()["cache-control"], "no-store");
+        assert_eq!(ok.headers()["pragma"], "no-cache");
         let wrong = app
             .post(
                 path,

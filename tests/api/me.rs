@@ -130,6 +130,19 @@ async fn patch_me_refuses_role_and_taken_names(backend: Backend) {
         "email_taken",
     )
     .await;
+    // Both taken at once: the username is reported, as at registration.
+    assert_problem(
+        patch(
+            &app,
+            "/me",
+            &token,
+            json!({"username": "Bob", "email": "bob@example.com"}),
+        )
+        .await,
+        StatusCode::CONFLICT,
+        "username_taken",
+    )
+    .await;
     assert_problem(
         patch(&app, "/me", &token, json!({"username": null})).await,
         StatusCode::BAD_REQUEST,

@@ -114,6 +114,13 @@ async fn a_taken_email_is_409_ignoring_case(backend: Backend) {
     // The refused registration left nothing behind: the name is still free.
     let third = register(&app, json!({"username": "two", "password": PASSWORD})).await;
     assert_eq!(third.status(), StatusCode::CREATED);
+    // Both taken at once: the username is reported, on every database.
+    let both = register(
+        &app,
+        json!({"username": "ONE", "password": PASSWORD, "email": "same@example.com"}),
+    )
+    .await;
+    assert_problem(both, StatusCode::CONFLICT, "username_taken").await;
 }
 
 async fn registering_as_admin_is_403_unless_an_admin_asks(backend: Backend) {

@@ -65,6 +65,7 @@ async fn login_returns_a_refresh_token_that_rotates(backend: Backend) {
     let response = refresh(&app, &first.refresh).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["cache-control"], "no-store");
+    assert_eq!(response.headers()["pragma"], "no-cache");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 900);

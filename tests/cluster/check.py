@@ -63,11 +63,11 @@ ROTATE_NOW_LIMIT = 5.0
 # for a connection).
 DEAD_DATABASE_ANSWER_LIMIT = 3.0
 # A paused database answers nothing, and gatehouse gives up on a database
-# operation after 10 s: every request is answered (503 or success) within
+# operation after 20 s: every request is answered (503 or success) within
 # that and a little more. The pause is longer, so a request that merely
 # waits for the database to come back fails the check.
-PAUSED_DATABASE_ANSWER_LIMIT = 12.0
-DATABASE_PAUSE_SECONDS = 15.0
+PAUSED_DATABASE_ANSWER_LIMIT = 22.0
+DATABASE_PAUSE_SECONDS = 25.0
 LOAD_CLIENTS_PER_INSTANCE = 3
 LOAD_ADDRESS = "127.0.0.4"
 NODE_DOWN_SECONDS = 10.0  # longer than Galera's 5 s to declare a silent node dead
