@@ -137,6 +137,32 @@ pub struct LoginAttempt {
     pub email: Option<String>,
     #[schema(value_type = String, required = true, example = "correct horse battery")]
     pub password: Option<String>,
+    /// Accepted and ignored (the FastAPI backend's client sends it).
+    pub first_name: Option<String>,
+    /// Accepted and ignored (the FastAPI backend's client sends it).
+    pub last_name: Option<String>,
+    /// OAuth 2 password grant: must be `password` when given.
+    #[schema(example = "password")]
+    pub grant_type: Option<String>,
+    /// OAuth 2 password grant: accepted and ignored.
+    pub client_id: Option<String>,
+    /// OAuth 2 password grant: accepted and ignored.
+    pub scope: Option<String>,
+}
+
+/// OAuth 2 clients say which grant they use (RFC 6749 §4.3, §6); a route
+/// serves one, and any other is refused as the RFC's
+/// `unsupported_grant_type`. Clients that send no `grant_type` are fine.
+pub fn require_grant_type(given: Option<&str>, served: &'static str) -> Result<()> {
+    match given {
+        None => Ok(()),
+        Some(grant) if grant == served => Ok(()),
+        Some(_) => Err(ApiError::bad_field(
+            "unsupported_grant_type",
+            "grant_type",
+            format!("This route serves `grant_type={served}` only."),
+        )),
+    }
 }
 
 /// Checks a login. An unknown account and a wrong password give the same
@@ -145,6 +171,7 @@ pub struct LoginAttempt {
 /// out just like real ones, so neither answers nor timing tell whether an account exists. A
 /// disabled account is revealed only to someone who knows its password.
 pub async fn check_login(app: &App, attempt: LoginAttempt, client: &ClientInfo) -> Result<User> {
+    require_grant_type(attempt.grant_type.as_deref(), "password")?;
     let mut problems = Problems::default();
     let account = match (attempt.username, attempt.email) {
         (Some(_), Some(_)) => {

@@ -209,7 +209,8 @@ impl ApiError {
             RequestTimeout => "The request body did not arrive in time.",
             PayloadTooLarge => "The request body is larger than 64 KiB.",
             UnsupportedMediaType => {
-                "The request body must be sent as Content-Type: application/json."
+                "The request body must be sent as Content-Type: application/json \
+                 (the credential routes also take application/x-www-form-urlencoded)."
             }
             TooManyAttempts { .. } => "Too many attempts; try again later.",
             ServiceUnavailable { .. } => {

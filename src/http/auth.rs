@@ -7,8 +7,10 @@ use secrecy::ExposeSecret;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::extract::{MaybeAuthUser, StrictJson};
-use super::problem_docs::{bearer_errors, body_errors, problems, rate_limited, unavailable};
+use super::extract::{CredentialBody, MaybeAuthUser};
+use super::problem_docs::{
+    bearer_errors, credential_body_errors, problems, rate_limited, unavailable,
+};
 use super::rate_limit::CredentialRateLimit;
 use super::routes::Routes;
 use super::views::UserView;
@@ -35,7 +37,7 @@ struct Registered {
     user: UserView,
 }
 
-problems!(RegisterProblems: body_errors(), bearer_errors(), rate_limited(), unavailable(), [
+problems!(RegisterProblems: credential_body_errors(), bearer_errors(), rate_limited(), unavailable(), [
     ApiError::RoleForbidden,
     ApiError::UsernameTaken,
     ApiError::EmailTaken,
@@ -51,7 +53,10 @@ problems!(RegisterProblems: body_errors(), bearer_errors(), rate_limited(), unav
     path = "/auth/register",
     tag = "auth",
     operation_id = "register",
-    request_body = Registration,
+    request_body(content(
+        (Registration = "application/json"),
+        (Registration = "application/x-www-form-urlencoded"),
+    )),
     security((), ("bearer" = [])),
     responses(
         (status = 201, description = "Registered.", body = Registered),
@@ -63,7 +68,7 @@ async fn register(
     _: CredentialRateLimit,
     client: ClientInfo,
     MaybeAuthUser(caller): MaybeAuthUser,
-    StrictJson(registration): StrictJson<Registration>,
+    CredentialBody(registration): CredentialBody<Registration>,
 ) -> Result<(StatusCode, Json<Registered>)> {
     let granting = match caller {
         Some(caller) if caller.user.role == Role::Admin => Granting::ByAdmin(caller.user.id),
@@ -106,7 +111,7 @@ impl From<TokenPair> for TokenResponse {
     }
 }
 
-problems!(LoginProblems: body_errors(), rate_limited(), unavailable(), [
+problems!(LoginProblems: credential_body_errors(), rate_limited(), unavailable(), [
     ApiError::InvalidCredentials,
     ApiError::AccountDisabled,
 ]);
@@ -121,7 +126,10 @@ problems!(LoginProblems: body_errors(), rate_limited(), unavailable(), [
     path = "/auth/login",
     tag = "auth",
     operation_id = "login",
-    request_body = LoginAttempt,
+    request_body(content(
+        (LoginAttempt = "application/json"),
+        (LoginAttempt = "application/x-www-form-urlencoded"),
+    )),
     responses(
         (status = 200, description = "Logged in.", body = TokenResponse,
          headers(
@@ -134,7 +142,7 @@ async fn login(
     State(state): State<AppState>,
     _: CredentialRateLimit,
     client: ClientInfo,
-    StrictJson(attempt): StrictJson<LoginAttempt>,
+    CredentialBody(attempt): CredentialBody<LoginAttempt>,
 ) -> Result<Json<TokenResponse>> {
     let user = accounts::check_login(&state, attempt, &client).await?;
     let pair = sessions::start(&state, user, &client).await?;

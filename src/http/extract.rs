@@ -47,6 +47,74 @@ where
     }
 }
 
+/// The body of a credential route (register, login, refresh, logout): a
+/// JSON object read as [`StrictJson`], or the same fields as an
+/// `application/x-www-form-urlencoded` form, as HTML forms, Flask-style
+/// clients and OAuth 2 client libraries send them. A form is read into the
+/// JSON object a JSON client would send, every value a string, and then
+/// held to the same rules: an unknown or repeated field is a 400 naming it.
+pub struct CredentialBody<T>(pub T);
+
+impl<T, S> FromRequest<S> for CredentialBody<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _state: &S) -> Result<Self, ApiError> {
+        let content_type = request.headers().get(CONTENT_TYPE);
+        if is_json_content_type(content_type) {
+            let body = read_body(request.into_body()).await?;
+            return parse_object(&body).map(CredentialBody);
+        }
+        if !is_form_content_type(content_type) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let body = read_body(request.into_body()).await?;
+        parse_form(&body).map(CredentialBody)
+    }
+}
+
+/// `application/x-www-form-urlencoded`, in any case, with or without
+/// parameters.
+fn is_form_content_type(value: Option<&axum::http::HeaderValue>) -> bool {
+    let Some(value) = value.and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/x-www-form-urlencoded")
+}
+
+fn parse_form<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let mut object = serde_json::Map::new();
+    for pair in body.split(|b| *b == b'&').filter(|pair| !pair.is_empty()) {
+        let (key, value) = match pair.iter().position(|b| *b == b'=') {
+            Some(at) => (&pair[..at], &pair[at + 1..]),
+            None => (pair, &b""[..]),
+        };
+        let (key, value) = (form_decode(key)?, form_decode(value)?);
+        if object.contains_key(&key) {
+            return Err(duplicate_field(key.clone(), &key));
+        }
+        object.insert(key, serde_json::Value::String(value));
+    }
+    serde_path_to_error::deserialize(serde_json::Value::Object(object)).map_err(describe)
+}
+
+/// One key or value of a form: `+` is a space, `%XX` a byte, and the bytes
+/// must be UTF-8.
+fn form_decode(raw: &[u8]) -> Result<String, ApiError> {
+    let spaced: Vec<u8> = raw
+        .iter()
+        .map(|&b| if b == b'+' { b' ' } else { b })
+        .collect();
+    percent_encoding::percent_decode(&spaced)
+        .decode_utf8()
+        .map(|text| text.into_owned())
+        .map_err(|_| malformed_form())
+}
+
 /// Reads a body of at most [`BODY_LIMIT`] bytes. A larger one is still read
 /// to its end (and thrown away) so the client, which may still be sending,
 /// receives the 413 instead of a reset connection; the router's outer limit
@@ -110,6 +178,13 @@ pub fn empty_body() -> ApiError {
 
 pub fn malformed() -> ApiError {
     ApiError::bad_request("malformed_json", "The request body is not valid JSON.")
+}
+
+pub fn malformed_form() -> ApiError {
+    ApiError::bad_request(
+        "malformed_form",
+        "The form body does not decode to UTF-8 text.",
+    )
 }
 
 pub fn not_an_object() -> ApiError {
@@ -276,11 +351,11 @@ impl FromRequestParts<AppState> for AdminUser {
     }
 }
 
-/// A JSON body that may be left out entirely: no body and no
-/// `Content-Type` gives `None`; anything sent is read as [`StrictJson`].
-pub struct OptionalJson<T>(pub Option<T>);
+/// A credential body that may be left out entirely: no body and no
+/// `Content-Type` gives `None`; anything sent is read as [`CredentialBody`].
+pub struct OptionalCredentialBody<T>(pub Option<T>);
 
-impl<T, S> FromRequest<S> for OptionalJson<T>
+impl<T, S> FromRequest<S> for OptionalCredentialBody<T>
 where
     T: DeserializeOwned,
     S: Send + Sync,
@@ -295,9 +370,9 @@ where
         if declared_empty && request.headers().get(CONTENT_TYPE).is_none() {
             return Ok(Self(None));
         }
-        StrictJson::from_request(request, state)
+        CredentialBody::from_request(request, state)
             .await
-            .map(|StrictJson(v)| Self(Some(v)))
+            .map(|CredentialBody(v)| Self(Some(v)))
     }
 }
 
@@ -340,6 +415,35 @@ mod tests {
             }
             Err(other) => (format!("{other:?}"), None),
         }
+    }
+
+    fn form_code(raw: &str) -> (String, Option<String>) {
+        match parse_form::<Body>(raw.as_bytes()) {
+            Ok(_) => ("ok".into(), None),
+            Err(ApiError::BadRequest { code, errors, .. }) => {
+                (code.into(), errors.first().map(|e| e.field.clone()))
+            }
+            Err(other) => (format!("{other:?}"), None),
+        }
+    }
+
+    #[test]
+    fn forms_are_read_by_the_same_rules() {
+        let body: Body = parse_form(b"username=al%20ice&password=a+b%2Bc").unwrap();
+        assert_eq!(body.username.as_deref(), Some("al ice"));
+        assert_eq!(body.password.as_deref(), Some("a b+c"));
+        assert_eq!(form_code("").0, "ok");
+        assert_eq!(form_code("username=&&password").0, "ok");
+        assert_eq!(
+            form_code("role=admin"),
+            ("unknown_field".into(), Some("role".into()))
+        );
+        assert_eq!(
+            form_code("username=a&username=b"),
+            ("duplicate_field".into(), Some("username".into()))
+        );
+        assert_eq!(form_code("username=%FF").0, "malformed_form");
+        assert_eq!(form_code("username=%E2%82").0, "malformed_form");
     }
 
     #[test]
@@ -414,7 +518,48 @@ mod tests {
             Ok(())
         }
 
+        fn form_read_or_refused_with_a_code(body: &[u8]) -> Result<(), TestCaseError> {
+            match parse_form::<Body>(body) {
+                Ok(_) => {}
+                Err(ApiError::BadRequest { code, .. }) => prop_assert!(
+                    ["malformed_form", "unknown_field", "duplicate_field"].contains(&code),
+                    "{}",
+                    code
+                ),
+                Err(other) => prop_assert!(false, "{:?}", other),
+            }
+            Ok(())
+        }
+
+        /// A form as a browser encodes it.
+        fn encode_form(pairs: &[(&str, &str)]) -> String {
+            let encode = |text: &str| {
+                percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC)
+                    .to_string()
+            };
+            pairs
+                .iter()
+                .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+                .collect::<Vec<_>>()
+                .join("&")
+        }
+
         proptest! {
+            /// Any bytes as a form body: read, or one of the form's 400s.
+            #[test]
+            fn any_form_body_is_read_or_refused_with_a_code(body in proptest::collection::vec(any::<u8>(), 0..200)) {
+                form_read_or_refused_with_a_code(&body)?;
+            }
+
+            /// Whatever text a client puts in the fields comes back exactly.
+            #[test]
+            fn encoded_form_values_come_back_exactly(username in "\\PC{0,20}", password in "\\PC{0,20}") {
+                let body = encode_form(&[("username", &username), ("password", &password)]);
+                let read: Body = parse_form(body.as_bytes()).unwrap();
+                prop_assert_eq!(read.username.as_deref(), Some(username.as_str()));
+                prop_assert_eq!(read.password.as_deref(), Some(password.as_str()));
+            }
+
             /// Any header bytes at all: an answer, never a panic; a token
             /// found is non-empty, trimmed, and came after a bearer scheme.
             #[test]

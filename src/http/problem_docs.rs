@@ -135,6 +135,13 @@ pub fn body_errors() -> Vec<ApiError> {
     ]
 }
 
+/// A credential route's body (JSON or a form) that cannot be read.
+pub fn credential_body_errors() -> Vec<ApiError> {
+    let mut errors = body_errors();
+    errors.push(extract::malformed_form());
+    errors
+}
+
 /// A missing or bad bearer token.
 pub fn bearer_errors() -> Vec<ApiError> {
     vec![

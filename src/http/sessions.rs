@@ -7,8 +7,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::TokenResponse;
-use super::extract::{AuthUser, OptionalJson, PathId, StrictJson};
-use super::problem_docs::{bearer_errors, body_errors, problems, rate_limited, unavailable};
+use super::extract::{AuthUser, CredentialBody, OptionalCredentialBody, PathId};
+use super::problem_docs::{
+    bearer_errors, credential_body_errors, problems, rate_limited, unavailable,
+};
 use super::rate_limit::CredentialRateLimit;
 use super::routes::Routes;
 use super::views::SessionView;
@@ -34,12 +36,21 @@ struct RefreshRequest {
     /// The refresh token from the last login or refresh.
     #[schema(value_type = String, required = true)]
     refresh_token: Option<String>,
+    /// OAuth 2 refresh grant: must be `refresh_token` when given.
+    #[schema(example = "refresh_token")]
+    grant_type: Option<String>,
+    /// OAuth 2: accepted and ignored.
+    #[allow(dead_code)] // declared so that it is allowed, and documented
+    client_id: Option<String>,
+    /// OAuth 2: accepted and ignored.
+    #[allow(dead_code)] // declared so that it is allowed, and documented
+    scope: Option<String>,
 }
 
 /// Refresh tokens are 43 characters; anything far longer is not one.
 const REFRESH_TOKEN_MAX: usize = 256;
 
-problems!(RefreshProblems: body_errors(), rate_limited(), unavailable(), [
+problems!(RefreshProblems: credential_body_errors(), rate_limited(), unavailable(), [
     ApiError::InvalidRefreshToken,
 ]);
 
@@ -54,7 +65,10 @@ problems!(RefreshProblems: body_errors(), rate_limited(), unavailable(), [
     path = "/auth/refresh",
     tag = "auth",
     operation_id = "refresh",
-    request_body = RefreshRequest,
+    request_body(content(
+        (RefreshRequest = "application/json"),
+        (RefreshRequest = "application/x-www-form-urlencoded"),
+    )),
     responses(
         (status = 200, description = "A new pair.", body = TokenResponse,
          headers(
@@ -67,8 +81,9 @@ async fn refresh(
     State(state): State<AppState>,
     _: CredentialRateLimit,
     client: ClientInfo,
-    StrictJson(request): StrictJson<RefreshRequest>,
+    CredentialBody(request): CredentialBody<RefreshRequest>,
 ) -> Result<Json<TokenResponse>> {
+    crate::accounts::require_grant_type(request.grant_type.as_deref(), "refresh_token")?;
     let Some(token) = request.refresh_token else {
         return Err(ApiError::Validation(vec![FieldError::required(
             "refresh_token",
@@ -103,7 +118,7 @@ enum Scope {
     Global,
 }
 
-problems!(LogoutProblems: body_errors(), bearer_errors(), unavailable());
+problems!(LogoutProblems: credential_body_errors(), bearer_errors(), unavailable());
 
 /// Log out
 ///
@@ -114,7 +129,13 @@ problems!(LogoutProblems: body_errors(), bearer_errors(), unavailable());
     path = "/auth/logout",
     tag = "auth",
     operation_id = "logout",
-    request_body(content = Option<LogoutRequest>, description = "Optional; no body means `local`."),
+    request_body(
+        description = "Optional; no body means `local`.",
+        content(
+            (Option<LogoutRequest> = "application/json"),
+            (Option<LogoutRequest> = "application/x-www-form-urlencoded"),
+        ),
+    ),
     security(("bearer" = [])),
     responses((status = 204, description = "Logged out."), LogoutProblems),
 )]
@@ -122,7 +143,7 @@ async fn logout(
     State(state): State<AppState>,
     client: ClientInfo,
     AuthUser { user, claims }: AuthUser,
-    OptionalJson(request): OptionalJson<LogoutRequest>,
+    OptionalCredentialBody(request): OptionalCredentialBody<LogoutRequest>,
 ) -> Result<StatusCode> {
     let scope = match request.and_then(|r| r.scope) {
         None => LogoutScope::Local,

@@ -34,7 +34,7 @@ use rand::Rng;
 use sqlx::migrate::{Migration, Migrator};
 use uuid::Uuid;
 
-use super::{Dialect, Store, StoreError, StoreResult, on_pool};
+use super::{Dialect, Store, StoreError, StoreResult, on_pool, writing};
 
 static MYSQL: Migrator = sqlx::migrate!("migrations/mysql");
 static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -66,6 +66,9 @@ const MOVED_VERSION: i64 = 1_000_000;
 const MOVED_DESCRIPTION: &str =
     "tables renamed to gatehouse_*; migrations now in gatehouse_migrations";
 
+/// How often a migration that lost a conflict is taken up again.
+const MIGRATION_CONFLICT_RETRIES: u32 = 10;
+
 /// How long a migrating instance's lease lasts unless renewed; an instance
 /// that died holding it delays the others by at most this.
 const LEASE_SECONDS: i64 = 30;
@@ -90,7 +93,16 @@ impl Dialect {
         }
     }
 
-    fn bookkeeping_tables(self) -> [&'static str; 2] {
+    /// The bookkeeping tables, by name.
+    fn bookkeeping_tables(self) -> [(&'static str, &'static str); 2] {
+        let [migrations, lock] = self.bookkeeping_ddl();
+        [
+            ("gatehouse_migrations", migrations),
+            ("gatehouse_migration_lock", lock),
+        ]
+    }
+
+    fn bookkeeping_ddl(self) -> [&'static str; 2] {
         match self {
             Dialect::MySql => [
                 "CREATE TABLE IF NOT EXISTS gatehouse_migrations (\
@@ -142,15 +154,39 @@ impl Store {
         if self.schema_is_current(dialect).await? {
             return Ok(());
         }
-        for statement in dialect.bookkeeping_tables() {
-            on_pool!(self, conn => unbounded {
-                sqlx::raw_sql(statement).execute(conn).await?;
-            });
+        // Created only when missing: on Galera even a CREATE TABLE IF NOT
+        // EXISTS is DDL that every node runs, and it aborts open writes to
+        // the table, the migrating instance's among them.
+        for (table, statement) in dialect.bookkeeping_tables() {
+            if !self.table_exists(table).await? {
+                on_pool!(self, conn => unbounded {
+                    sqlx::raw_sql(statement).execute(conn).await?;
+                });
+            }
         }
         let lease = Lease::take(self).await?;
-        let migrated = self.migrate_under_lease(dialect, &lease).await;
+        let migrated = self.migrate_until_done(dialect, &lease).await;
         lease.give_back(self).await;
         migrated
+    }
+
+    /// Migrates, starting over when a write lost a conflict. On Galera the
+    /// DDL another node runs (say a starting instance creating the
+    /// bookkeeping tables it found missing) aborts this node's open
+    /// transactions on those tables with a deadlock error; what was
+    /// recorded says where to go on, as after any interruption.
+    async fn migrate_until_done(&self, dialect: Dialect, lease: &Lease) -> StoreResult<()> {
+        let mut conflicts = 0;
+        loop {
+            match self.migrate_under_lease(dialect, lease).await {
+                Err(StoreError::Conflict(cause)) if conflicts < MIGRATION_CONFLICT_RETRIES => {
+                    conflicts += 1;
+                    tracing::info!(%cause, "a migration write lost a conflict; going on from what is recorded");
+                    tokio::time::sleep(Duration::from_millis(200 * u64::from(conflicts))).await;
+                }
+                done => return done,
+            }
+        }
     }
 
     /// Whether every migration is applied: the start of every instance but
@@ -515,10 +551,11 @@ impl Lease {
 
     async fn give_back(self, store: &Store) {
         self.renewal.abort();
+        let holder = self.holder.as_str();
         let released = async {
-            on_pool!(store, conn => {
+            writing!(store, conn => {
                 sqlx::query("DELETE FROM gatehouse_migration_lock WHERE id = 1 AND holder = ?")
-                    .bind(&self.holder)
+                    .bind(holder)
                     .execute(conn)
                     .await?;
             });

@@ -6,6 +6,7 @@ mod admin;
 mod audit;
 mod cli;
 mod connections;
+mod forms;
 mod input;
 mod lockout;
 mod login;

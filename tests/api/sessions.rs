@@ -483,7 +483,7 @@ async fn bad_refresh_requests_are_refused(backend: Backend) {
     let unknown = app
         .post(
             "/auth/refresh",
-            json!({"refresh_token": "x", "grant_type": "refresh"}),
+            json!({"refresh_token": "x", "device": "phone"}),
         )
         .await;
     assert_problem(unknown, StatusCode::BAD_REQUEST, "unknown_field").await;
