@@ -24,8 +24,9 @@ use crate::store::{LoginColumn, NewUser, ProfileChanges};
                           "email": "alice@example.com", "name": "Alice"}))]
 pub struct Registration {
     /// 3–32 ASCII letters, digits, `.`, `_`, `-` after NFKC normalisation,
-    /// starting with a letter or digit; unique ignoring case.
-    #[schema(value_type = String, required = true, example = "alice")]
+    /// starting with a letter or digit; unique ignoring case. Required
+    /// unless `email` is given: an account has a username, an email, or both.
+    #[schema(example = "alice")]
     pub username: Option<String>,
     /// 8 (or `PASSWORD_MIN_LENGTH`) to 128 characters; not a common
     /// password, not containing the username or the email's local part.
@@ -39,6 +40,10 @@ pub struct Registration {
     /// A display name.
     #[schema(max_length = 100, example = "Alice")]
     pub name: Option<String>,
+    #[schema(max_length = 100, example = "Alice")]
+    pub first_name: Option<String>,
+    #[schema(max_length = 100, example = "Liddell")]
+    pub last_name: Option<String>,
     /// `user` (the default); `admin` only with an admin's bearer token.
     #[schema(value_type = Option<Role>)]
     pub role: Option<String>,
@@ -62,7 +67,15 @@ pub async fn register(
     client: &ClientInfo,
 ) -> Result<User> {
     let mut problems = Problems::default();
-    let username = required(&mut problems, "username", input.username)
+    if input.username.is_none() && input.email.is_none() {
+        problems.push(FieldError::new(
+            "username",
+            "required",
+            "Give `username`, `email`, or both.",
+        ));
+    }
+    let username = input
+        .username
         .and_then(|raw| problems.check(Username::parse(&raw)));
     let email = match input.email {
         Some(raw) => problems.check(Email::parse(&raw)),
@@ -72,9 +85,15 @@ pub async fn register(
         }
         None => None,
     };
-    let name = input
-        .name
-        .and_then(|raw| problems.check(DisplayName::parse(&raw)));
+    let [name, first_name, last_name] = [
+        ("name", input.name),
+        ("first_name", input.first_name),
+        ("last_name", input.last_name),
+    ]
+    .map(|(field, raw)| {
+        raw.and_then(|raw| problems.check(DisplayName::parse_field(field, &raw)))
+            .map(DisplayName::into_inner)
+    });
     let role = match input.role.as_deref() {
         None => Some(Role::User),
         Some(raw) => problems.check(Role::parse(raw).ok_or_else(|| {
@@ -88,7 +107,7 @@ pub async fn register(
         None => None,
     };
     problems.into_result().map_err(ApiError::Validation)?;
-    let (Some(username), Some(role), Some(password)) = (username, role, password) else {
+    let (Some(role), Some(password)) = (role, password) else {
         unreachable!("no problems means every required field parsed");
     };
 
@@ -96,15 +115,16 @@ pub async fn register(
         return Err(ApiError::RoleForbidden);
     }
     let hash = app.hasher.hash(&password).await?;
-    let name = name.map(DisplayName::into_inner);
     let user = app
         .store
         .insert_user(NewUser {
-            username: username.as_str(),
-            username_key: &username.key(),
+            username: username.as_ref().map(Username::as_str),
+            username_key: username.as_ref().map(Username::key).as_deref(),
             email: email.as_ref().map(Email::as_str),
             email_key: email.as_ref().map(Email::key).as_deref(),
             name: name.as_deref(),
+            first_name: first_name.as_deref(),
+            last_name: last_name.as_deref(),
             password_hash: &hash,
             role,
         })
@@ -302,6 +322,14 @@ pub struct ProfileUpdate {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, required = false, max_length = 100)]
     pub name: Option<Option<String>>,
+    /// A new first name, or `null` to remove it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, required = false, max_length = 100)]
+    pub first_name: Option<Option<String>>,
+    /// A new last name, or `null` to remove it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, required = false, max_length = 100)]
+    pub last_name: Option<Option<String>>,
 }
 
 /// Maps a key that is present (even as `null`) to `Some`.
@@ -343,6 +371,15 @@ pub async fn update_profile(
             "required",
             "An email is required on this server.",
         )),
+        // An account without a username keeps its email: it is the only
+        // name the account has.
+        Some(None) if user.username.is_none() && changes.username.is_none() => {
+            problems.push(FieldError::new(
+                "email",
+                "required",
+                "An account without a username cannot remove its email.",
+            ))
+        }
         Some(None) => changes.email = Some(None),
         Some(Some(raw)) => {
             changes.email = problems
@@ -350,13 +387,19 @@ pub async fn update_profile(
                 .map(|e| Some((e.as_str().to_owned(), e.key())));
         }
     }
-    match update.name {
-        None => {}
-        Some(None) => changes.name = Some(None),
-        Some(Some(raw)) => {
-            changes.name = problems
-                .check(DisplayName::parse(&raw))
-                .map(|n| Some(n.into_inner()));
+    for (field, given, change) in [
+        ("name", update.name, &mut changes.name),
+        ("first_name", update.first_name, &mut changes.first_name),
+        ("last_name", update.last_name, &mut changes.last_name),
+    ] {
+        match given {
+            None => {}
+            Some(None) => *change = Some(None),
+            Some(Some(raw)) => {
+                *change = problems
+                    .check(DisplayName::parse_field(field, &raw))
+                    .map(|n| Some(n.into_inner()));
+            }
         }
     }
     problems.into_result().map_err(ApiError::Validation)?;
@@ -364,6 +407,8 @@ pub async fn update_profile(
         ("username", changes.username.is_some()),
         ("email", changes.email.is_some()),
         ("name", changes.name.is_some()),
+        ("first_name", changes.first_name.is_some()),
+        ("last_name", changes.last_name.is_some()),
     ]
     .into_iter()
     .filter_map(|(field, given)| given.then_some(field))
@@ -405,7 +450,10 @@ pub async fn change_password(
     let mut problems = Problems::default();
     let current = required(&mut problems, "current_password", change.current_password)
         .and_then(|raw| problems.check(Password::given("current_password", &raw)));
-    let username = Username::parse(&user.username).ok();
+    let username = user
+        .username
+        .as_deref()
+        .and_then(|u| Username::parse(u).ok());
     let email = user.email.as_deref().and_then(|e| Email::parse(e).ok());
     let new = match required(&mut problems, "new_password", change.new_password) {
         Some(raw) => {

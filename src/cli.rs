@@ -145,6 +145,7 @@ async fn create_user(
         email,
         name,
         role: Some(role),
+        ..Registration::default()
     };
     match accounts::register(
         &state,
@@ -157,7 +158,7 @@ async fn create_user(
         Ok(user) => {
             println!(
                 "created {} ({}) with role {} in the {}",
-                user.username,
+                user.handle(),
                 user.id,
                 user.role.as_str(),
                 state.config.database_url.describe()

@@ -150,7 +150,7 @@ impl TokenService {
             jti,
             sid: session_id,
             role: user.role,
-            preferred_username: user.username.clone(),
+            preferred_username: user.handle().to_owned(),
         };
         let mut header = Header::new(ring.algorithm());
         header.typ = Some("at+jwt".to_owned());

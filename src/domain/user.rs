@@ -34,14 +34,28 @@ impl Role {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     pub id: UserId,
-    pub username: String,
+    /// `None` for an account registered by email alone.
+    pub username: Option<String>,
     pub email: Option<String>,
     pub name: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
     pub role: Role,
     pub disabled: bool,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
     pub last_login_at: Option<OffsetDateTime>,
+}
+
+impl User {
+    /// What the account is called by: its username, or its email for an
+    /// account without one (every account has one or the other).
+    pub fn handle(&self) -> &str {
+        self.username
+            .as_deref()
+            .or(self.email.as_deref())
+            .unwrap_or_default()
+    }
 }
 
 #[cfg(test)]
@@ -51,9 +65,11 @@ impl User {
         let now = OffsetDateTime::now_utc();
         User {
             id,
-            username: "alice".into(),
+            username: Some("alice".into()),
             email: None,
             name: None,
+            first_name: None,
+            last_name: None,
             role: Role::User,
             disabled: false,
             created_at: now,

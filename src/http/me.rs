@@ -32,8 +32,10 @@ pub fn routes() -> Routes {
 struct Welcome {
     #[schema(example = "Welcome, alice!")]
     message: String,
+    /// `null` for an account without a username, which is greeted by its
+    /// email.
     #[schema(example = "alice")]
-    username: String,
+    username: Option<String>,
     role: Role,
 }
 
@@ -52,7 +54,7 @@ problems!(GuardedProblems: bearer_errors(), unavailable());
 )]
 async fn protected(AuthUser { user, .. }: AuthUser) -> Json<Welcome> {
     Json(Welcome {
-        message: format!("Welcome, {}!", user.username),
+        message: format!("Welcome, {}!", user.handle()),
         username: user.username,
         role: user.role,
     })

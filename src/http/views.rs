@@ -14,13 +14,18 @@ use crate::store::{AuditRow, SessionRow};
 pub struct UserView {
     #[schema(value_type = uuid::Uuid, example = "0193a5b0-7c1e-7d2a-9f3b-2c4d5e6f7a8b")]
     pub id: UserId,
-    /// As the user spelled it.
+    /// As the user spelled it; `null` for an account registered by email
+    /// alone.
     #[schema(example = "alice")]
-    pub username: String,
+    pub username: Option<String>,
     #[schema(example = "alice@example.com")]
     pub email: Option<String>,
     #[schema(example = "Alice")]
     pub name: Option<String>,
+    #[schema(example = "Alice")]
+    pub first_name: Option<String>,
+    #[schema(example = "Liddell")]
+    pub last_name: Option<String>,
     pub role: Role,
     #[schema(format = DateTime, example = "2026-11-22T10:00:00Z")]
     pub created_at: String,
@@ -35,6 +40,8 @@ impl From<&User> for UserView {
             username: user.username.clone(),
             email: user.email.clone(),
             name: user.name.clone(),
+            first_name: user.first_name.clone(),
+            last_name: user.last_name.clone(),
             role: user.role,
             created_at: rfc3339(user.created_at),
             updated_at: rfc3339(user.updated_at),

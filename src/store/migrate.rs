@@ -347,10 +347,31 @@ impl Store {
     async fn apply_in_one_transaction(&self, migration: &Migration) -> StoreResult<()> {
         let dialect = self.dialect();
         on_pool!(self, conn => unbounded {
-            let mut tx = sqlx::Connection::begin_with(&mut *conn, dialect.begin_write()).await?;
-            sqlx::raw_sql(migration.sql.clone()).execute(&mut *tx).await?;
-            record_applied!(&mut *tx, dialect, migration);
-            tx.commit().await?;
+            // SQLite changes a column by rebuilding its table, and dropping
+            // the old table would cascade to the rows that refer to it. As
+            // SQLite's own procedure says, foreign keys are off for the
+            // change (the pragma is ignored inside a transaction) and are
+            // checked before it commits.
+            sqlx::raw_sql("PRAGMA foreign_keys = OFF").execute(&mut *conn).await?;
+            let applied: StoreResult<()> = async {
+                let mut tx = sqlx::Connection::begin_with(&mut *conn, dialect.begin_write()).await?;
+                sqlx::raw_sql(migration.sql.clone()).execute(&mut *tx).await?;
+                let dangling = sqlx::query("PRAGMA foreign_key_check").fetch_all(&mut *tx).await?;
+                if !dangling.is_empty() {
+                    return Err(StoreError::Other(format!(
+                        "migration {} would leave {} rows referring to nothing",
+                        migration.version,
+                        dangling.len()
+                    )));
+                }
+                record_applied!(&mut *tx, dialect, migration);
+                tx.commit().await?;
+                Ok(())
+            }
+            .await;
+            let restored = sqlx::raw_sql("PRAGMA foreign_keys = ON").execute(&mut *conn).await;
+            applied?;
+            restored?;
         });
         Ok(())
     }

@@ -12,9 +12,11 @@ use crate::domain::{Role, User, UserId};
 #[derive(sqlx::FromRow)]
 pub(super) struct UserRow {
     id: String,
-    username: String,
+    username: Option<String>,
     email: Option<String>,
     name: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
     role: String,
     disabled: bool,
     created_at: i64,
@@ -22,12 +24,12 @@ pub(super) struct UserRow {
     last_login_at: Option<i64>,
 }
 
-const USER_COLUMNS: &str =
-    "id, username, email, name, role, disabled, created_at, updated_at, last_login_at";
+const USER_COLUMNS: &str = "id, username, email, name, first_name, last_name, role, disabled, \
+     created_at, updated_at, last_login_at";
 
 /// [`USER_COLUMNS`] qualified by the alias `u`, for joins.
-pub(super) const USER_COLUMNS_OF_U: &str = "u.id, u.username, u.email, u.name, u.role, \
-     u.disabled, u.created_at, u.updated_at, u.last_login_at";
+pub(super) const USER_COLUMNS_OF_U: &str = "u.id, u.username, u.email, u.name, \
+     u.first_name, u.last_name, u.role, u.disabled, u.created_at, u.updated_at, u.last_login_at";
 
 impl TryFrom<UserRow> for User {
     type Error = StoreError;
@@ -43,6 +45,8 @@ impl TryFrom<UserRow> for User {
             username: row.username,
             email: row.email,
             name: row.name,
+            first_name: row.first_name,
+            last_name: row.last_name,
             disabled: row.disabled,
             created_at: to_datetime(row.created_at)?,
             updated_at: to_datetime(row.updated_at)?,
@@ -60,11 +64,13 @@ struct CredentialRow {
 
 /// A user to insert; every field is already validated.
 pub struct NewUser<'a> {
-    pub username: &'a str,
-    pub username_key: &'a str,
+    pub username: Option<&'a str>,
+    pub username_key: Option<&'a str>,
     pub email: Option<&'a str>,
     pub email_key: Option<&'a str>,
     pub name: Option<&'a str>,
+    pub first_name: Option<&'a str>,
+    pub last_name: Option<&'a str>,
     pub password_hash: &'a str,
     pub role: Role,
 }
@@ -76,6 +82,8 @@ pub struct ProfileChanges {
     pub username: Option<(String, String)>,
     pub email: Option<Option<(String, String)>>,
     pub name: Option<Option<String>>,
+    pub first_name: Option<Option<String>>,
+    pub last_name: Option<Option<String>>,
 }
 
 pub struct UserPage {
@@ -126,7 +134,7 @@ impl Store {
     pub async fn insert_user(&self, new: NewUser<'_>) -> StoreResult<User> {
         match self.insert_user_row(&new).await {
             Err(StoreError::EmailTaken) => {
-                Err(self.name_or_email_taken(Some(new.username_key), None).await)
+                Err(self.name_or_email_taken(new.username_key, None).await)
             }
             inserted => inserted,
         }
@@ -171,8 +179,8 @@ impl Store {
         writing!(self, conn => {
             sqlx::query(
                 "INSERT INTO gatehouse_users (id, username, username_key, email, email_key, name, \
-                 password_hash, role, disabled, created_at, updated_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, FALSE, ?, ?)",
+                 first_name, last_name, password_hash, role, disabled, created_at, updated_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, FALSE, ?, ?)",
             )
             .bind(id_text)
             .bind(new.username)
@@ -180,6 +188,8 @@ impl Store {
             .bind(new.email)
             .bind(new.email_key)
             .bind(new.name)
+            .bind(new.first_name)
+            .bind(new.last_name)
             .bind(new.password_hash)
             .bind(new.role.as_str())
             .bind(at)
@@ -271,6 +281,12 @@ impl Store {
         if changes.name.is_some() {
             sets.push("name = ?");
         }
+        if changes.first_name.is_some() {
+            sets.push("first_name = ?");
+        }
+        if changes.last_name.is_some() {
+            sets.push("last_name = ?");
+        }
         let sql = format!(
             "UPDATE gatehouse_users SET {} WHERE id = ?",
             sets.join(", ")
@@ -288,8 +304,11 @@ impl Store {
                 let (display, key) = email.clone().unzip();
                 query = query.bind(display).bind(key);
             }
-            if let Some(name) = &changes.name {
-                query = query.bind(name.clone());
+            for text in [&changes.name, &changes.first_name, &changes.last_name]
+                .into_iter()
+                .flatten()
+            {
+                query = query.bind(text.clone());
             }
             let updated = query.bind(id.to_string()).execute(&mut *tx).await?.rows_affected();
             // `GET /me` on other instances may answer from memory.

@@ -20,6 +20,8 @@ on_both_databases!(
     an_email_that_grows_under_normalisation_is_400_not_500,
     l33t_and_sequence_spellings_of_common_passwords_are_refused,
     email_is_required_when_configured,
+    an_account_may_be_registered_by_email_alone,
+    first_and_last_names_are_kept_and_checked,
 );
 
 async fn register(app: &TestApp, body: Value) -> reqwest::Response {
@@ -48,9 +50,11 @@ async fn registration_returns_201_and_the_user_without_secrets(backend: Backend)
     let keys: Vec<&String> = user.as_object().unwrap().keys().collect();
     assert_eq!(
         keys.len(),
-        7,
+        9,
         "exactly the contract's user fields: {keys:?}"
     );
+    assert_eq!(user["first_name"], Value::Null);
+    assert_eq!(user["last_name"], Value::Null);
     let text = body.to_string();
     assert!(!text.contains(PASSWORD) && !text.contains("argon2"));
 }
@@ -438,4 +442,132 @@ async fn l33t_and_sequence_spellings_of_common_passwords_are_refused(backend: Ba
             "{password}"
         );
     }
+}
+
+async fn an_account_may_be_registered_by_email_alone(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    // The FastAPI backend's client: email, names and password, no username.
+    let created = register(
+        &app,
+        json!({"email": "Fay@Example.com", "first_name": "Fay", "last_name": "Wray",
+               "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let user = created.json::<Value>().await.unwrap()["user"].clone();
+    assert_eq!(user["username"], Value::Null);
+    assert_eq!(user["email"], "Fay@Example.com");
+    let login = app
+        .post(
+            "/auth/login",
+            json!({"email": "fay@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(login.status(), StatusCode::OK);
+    let token = login.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Greeted, and named in the token, by the email.
+    let welcome: Value = app.get("/protected", &token).await.json().await.unwrap();
+    assert_eq!(welcome["message"], "Welcome, Fay@Example.com!");
+    assert_eq!(welcome["username"], Value::Null);
+    assert_eq!(
+        crate::harness::jwt_claims(&token)["preferred_username"],
+        "Fay@Example.com"
+    );
+    // The email is all the account is called by: it cannot be removed,
+    // unless a username comes with it.
+    let removed = app
+        .request(
+            reqwest::Method::PATCH,
+            "/me",
+            Some(&token),
+            Some(json!({"email": null})),
+        )
+        .await;
+    let body = assert_problem(removed, StatusCode::BAD_REQUEST, "validation_failed").await;
+    assert_eq!(
+        error_fields(&body),
+        vec![("email".into(), "required".into())]
+    );
+    let named = app
+        .request(
+            reqwest::Method::PATCH,
+            "/me",
+            Some(&token),
+            Some(json!({"username": "fay", "email": null})),
+        )
+        .await;
+    assert_eq!(named.status(), StatusCode::OK);
+    let me: Value = named.json().await.unwrap();
+    assert_eq!(
+        (me["username"].as_str(), me["email"].as_str()),
+        (Some("fay"), None)
+    );
+
+    // Neither a username nor an email: 400 naming the username.
+    let neither = register(&app, json!({"password": PASSWORD, "first_name": "No"})).await;
+    let body = assert_problem(neither, StatusCode::BAD_REQUEST, "validation_failed").await;
+    assert_eq!(
+        error_fields(&body),
+        vec![("username".into(), "required".into())]
+    );
+    // Two email-only accounts do not collide on their missing usernames.
+    let second = register(
+        &app,
+        json!({"email": "gus@example.com", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(second.status(), StatusCode::CREATED);
+    let third = register(
+        &app,
+        json!({"email": "hal@example.com", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(third.status(), StatusCode::CREATED);
+}
+
+async fn first_and_last_names_are_kept_and_checked(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let created = register(
+        &app,
+        json!({"username": "ida", "password": PASSWORD, "first_name": "Ida", "last_name": "Lupino"}),
+    )
+    .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let token = app.login("ida", PASSWORD).await;
+    let me: Value = app.get("/me", &token).await.json().await.unwrap();
+    assert_eq!(
+        (me["first_name"].as_str(), me["last_name"].as_str()),
+        (Some("Ida"), Some("Lupino"))
+    );
+    // PATCH /user/update, as the FastAPI backend's client sends it.
+    let changed = app
+        .request(
+            reqwest::Method::PATCH,
+            "/user/update",
+            Some(&token),
+            Some(json!({"first_name": "Idá", "last_name": null})),
+        )
+        .await;
+    assert_eq!(changed.status(), StatusCode::OK);
+    let me: Value = changed.json().await.unwrap();
+    assert_eq!(
+        (me["first_name"].as_str(), me["last_name"].as_str()),
+        (Some("Idá"), None)
+    );
+    // The name rule holds for both.
+    let long = "x".repeat(101);
+    let refused = register(
+        &app,
+        json!({"username": "jo", "password": PASSWORD, "first_name": long, "last_name": "a\u{202e}b"}),
+    )
+    .await;
+    let body = assert_problem(refused, StatusCode::BAD_REQUEST, "validation_failed").await;
+    let fields: Vec<String> = error_fields(&body).into_iter().map(|(f, _)| f).collect();
+    assert!(
+        fields.contains(&"first_name".to_owned()) && fields.contains(&"last_name".to_owned()),
+        "{fields:?}"
+    );
 }
