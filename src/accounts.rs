@@ -177,12 +177,17 @@ pub fn require_grant_type(given: Option<&str>, served: &'static str) -> Result<(
     match given {
         None => Ok(()),
         Some(grant) if grant == served => Ok(()),
-        Some(_) => Err(ApiError::bad_field(
-            "unsupported_grant_type",
-            "grant_type",
-            format!("This route serves `grant_type={served}` only."),
-        )),
+        Some(_) => Err(unsupported_grant_type(served)),
     }
+}
+
+/// The error for a `grant_type` other than the one a route serves.
+pub fn unsupported_grant_type(served: &str) -> ApiError {
+    ApiError::bad_field(
+        "unsupported_grant_type",
+        "grant_type",
+        format!("This route serves `grant_type={served}` only."),
+    )
 }
 
 /// Checks a login. An unknown account and a wrong password give the same
@@ -202,6 +207,13 @@ pub async fn check_login(app: &App, attempt: LoginAttempt, client: &ClientInfo) 
             ));
             None
         }
+        // OAuth 2's password grant has only `username`, so its clients send
+        // an email there; no username can contain `@`.
+        (Some(username), None) if username.contains('@') => problems
+            .check(crate::domain::reject_control_characters(
+                "username", &username,
+            ))
+            .map(|()| (LoginColumn::Email, crate::domain::email_key(&username))),
         (Some(username), None) => problems
             .check(crate::domain::reject_control_characters(
                 "username", &username,
@@ -236,6 +248,7 @@ pub async fn check_login(app: &App, attempt: LoginAttempt, client: &ClientInfo) 
         Some(id) => app.lockout.account(id),
         None => app.lockout.unknown(column, &key),
     };
+    let stored_hash = stored.clone();
     let checked = app
         .lockout
         .check(&app.store, &app.hasher, &account, &password, stored)
@@ -266,10 +279,39 @@ pub async fn check_login(app: &App, attempt: LoginAttempt, client: &ClientInfo) 
         metrics::counter!("gatehouse_logins_total", "outcome" => "disabled").increment(1);
         return Err(ApiError::AccountDisabled);
     }
+    if let Some(stored) = stored_hash.filter(|stored| !app.hasher.is_current(stored)) {
+        upgrade_hash(app, &user, &stored, &password, client).await?;
+    }
     app.store.record_login(user.id).await?;
     audit::record(app, Event::by_self(Kind::LoginSucceeded, user.id), client).await?;
     metrics::counter!("gatehouse_logins_total", "outcome" => "succeeded").increment(1);
     Ok(user)
+}
+
+/// Replaces `stored`, a hash an older backend made or an argon2 hash with
+/// other costs, by an argon2id hash with today's parameters, now that the
+/// password is known. Only if it is still the stored hash: a password
+/// changed meanwhile is not overwritten.
+async fn upgrade_hash(
+    app: &App,
+    user: &User,
+    stored: &str,
+    password: &Password,
+    client: &ClientInfo,
+) -> Result<()> {
+    let current = app.hasher.hash(password).await?;
+    if !app
+        .store
+        .replace_password_hash(user.id, stored, &current)
+        .await?
+    {
+        return Ok(());
+    }
+    let scheme =
+        crate::auth::legacy::LegacyHash::parse(stored).map_or("argon2", |legacy| legacy.scheme());
+    let event = Event::by_self(Kind::PasswordUpgraded, user.id).detail(json!({"from": scheme}));
+    audit::record(app, event, client).await?;
+    Ok(())
 }
 
 /// Audits the lock a wrong password started, if it started one.

@@ -27,10 +27,11 @@ pub enum Kind {
     KeyRotated,
     ReauthFailed,
     ProfileChanged,
+    PasswordUpgraded,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 15] = [
+    pub const ALL: [Kind; 16] = [
         Kind::Register,
         Kind::LoginSucceeded,
         Kind::LoginFailed,
@@ -46,6 +47,7 @@ impl Kind {
         Kind::KeyRotated,
         Kind::ReauthFailed,
         Kind::ProfileChanged,
+        Kind::PasswordUpgraded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -65,6 +67,7 @@ impl Kind {
             Kind::KeyRotated => "key_rotated",
             Kind::ReauthFailed => "reauth_failed",
             Kind::ProfileChanged => "profile_changed",
+            Kind::PasswordUpgraded => "password_upgraded",
         }
     }
 

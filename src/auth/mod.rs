@@ -2,6 +2,7 @@
 //! about HTTP or SQL.
 
 pub mod keys;
+pub mod legacy;
 pub mod password;
 pub mod refresh;
 pub mod tokens;

@@ -23,6 +23,7 @@ use rand::RngCore;
 use rand::rngs::OsRng;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
+use super::legacy::{self, LegacyHash};
 use crate::config::Argon2Settings;
 use crate::domain::Password;
 
@@ -38,6 +39,9 @@ pub enum HashError {
 #[derive(Clone)]
 pub struct PasswordHasher {
     pool: Arc<Pool>,
+    /// The parameters new hashes get; a stored hash with others is
+    /// replaced at its next successful login.
+    params: Params,
     /// Verified against when the account does not exist, so an unknown user
     /// costs the same time as a wrong password.
     dummy_hash: Arc<str>,
@@ -96,6 +100,7 @@ impl PasswordHasher {
             .map_err(|e| HashError::Failed(e.message))?;
         let mut hasher = Self {
             pool,
+            params: params.clone(),
             dummy_hash: Arc::from(""),
         };
         hasher.dummy_hash = hasher.hash(&dummy).await?.into();
@@ -123,6 +128,23 @@ impl PasswordHasher {
             .run(move |workspace| workspace.verify(password.expose(), &hash))
             .await?;
         Ok(known && matches)
+    }
+
+    /// Whether `stored` is argon2id with the parameters new hashes get. Any
+    /// other hash (an older backend's, or argon2 with other costs) is
+    /// replaced by a current one at the next successful login.
+    pub fn is_current(&self, stored: &str) -> bool {
+        let Ok(parsed) = PasswordHash::new(stored) else {
+            return false;
+        };
+        let same_params = Params::try_from(&parsed).is_ok_and(|params| {
+            params.m_cost() == self.params.m_cost()
+                && params.t_cost() == self.params.t_cost()
+                && params.p_cost() == self.params.p_cost()
+        });
+        Algorithm::try_from(parsed.algorithm) == Ok(Algorithm::Argon2id)
+            && parsed.version == Some(Version::V0x13.into())
+            && same_params
     }
 
     /// Runs other CPU-bound work on passwords (the strength check) in the
@@ -227,6 +249,10 @@ impl Workspace {
     /// parameters `stored` names. A string that is not a well-formed argon2
     /// hash matches nothing.
     fn verify(&mut self, password: &str, stored: &str) -> bool {
+        if !stored.starts_with("$argon2") {
+            // A hash an older backend made, checked by its own scheme.
+            return LegacyHash::parse(stored).is_ok_and(|legacy| legacy.verify(password));
+        }
         let Ok(parsed) = PasswordHash::new(stored) else {
             return false;
         };
@@ -238,6 +264,10 @@ impl Workspace {
         ) else {
             return false;
         };
+        // A stored hash may not make a login spend more than the limits.
+        if legacy::check_argon2_cost(params.m_cost(), params.t_cost()).is_err() {
+            return false;
+        }
         let version = parsed
             .version
             .map_or(Ok(Version::V0x13), Version::try_from)

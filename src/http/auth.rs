@@ -112,6 +112,7 @@ impl From<TokenPair> for TokenResponse {
 }
 
 problems!(LoginProblems: credential_body_errors(), rate_limited(), unavailable(), [
+    crate::accounts::unsupported_grant_type("password"),
     ApiError::InvalidCredentials,
     ApiError::AccountDisabled,
 ]);

@@ -51,6 +51,7 @@ struct RefreshRequest {
 const REFRESH_TOKEN_MAX: usize = 256;
 
 problems!(RefreshProblems: credential_body_errors(), rate_limited(), unavailable(), [
+    crate::accounts::unsupported_grant_type("refresh_token"),
     ApiError::InvalidRefreshToken,
 ]);
 

@@ -74,8 +74,8 @@ const MIGRATION_CONFLICT_RETRIES: u32 = 10;
 const LEASE_SECONDS: i64 = 30;
 
 /// MySQL errors that mean a statement's effect is already there: table,
-/// column, index or foreign key exists; nothing to drop.
-const ALREADY_DONE: &[u16] = &[1050, 1060, 1061, 1091, 1826];
+/// column, index, foreign key or check constraint exists; nothing to drop.
+const ALREADY_DONE: &[u16] = &[1050, 1060, 1061, 1091, 1826, 3822];
 
 /// One migration's state in `gatehouse_migrations`.
 #[derive(sqlx::FromRow)]

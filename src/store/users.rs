@@ -322,6 +322,28 @@ impl Store {
         self.user_by_id(id).await?.ok_or(StoreError::NotFound)
     }
 
+    /// Replaces the password hash `old` of user `id` by `new`, the same
+    /// password hashed again; returns whether `old` was still the stored
+    /// hash. Not a password change: sessions and `updated_at` stay.
+    #[tracing::instrument(skip_all, fields(user_id = %id))]
+    pub async fn replace_password_hash(
+        &self,
+        id: UserId,
+        old: &str,
+        new: &str,
+    ) -> StoreResult<bool> {
+        let replaced = writing!(self, conn => {
+            sqlx::query("UPDATE gatehouse_users SET password_hash = ? WHERE id = ? AND password_hash = ?")
+                .bind(new)
+                .bind(id.to_string())
+                .bind(old)
+                .execute(conn)
+                .await?
+                .rows_affected()
+        });
+        Ok(replaced == 1)
+    }
+
     #[tracing::instrument(skip_all, fields(user_id = %id))]
     pub async fn set_password_hash(&self, id: UserId, hash: &str) -> StoreResult<()> {
         let dialect = self.dialect();

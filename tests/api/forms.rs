@@ -193,6 +193,41 @@ async fn oauth2_and_fastapi_login_fields_are_accepted(backend: Backend) {
         )
         .await;
     assert_eq!(fastapi.status(), StatusCode::OK);
+    // FastAPI's OAuth2PasswordRequestForm has only `username`: an email
+    // there logs in by email. An HTML form's empty inputs are not given.
+    let by_email = post_form(
+        &app,
+        "/auth/login",
+        None,
+        &format!(
+            "username=Dora%40Example.com&password={}&grant_type=password",
+            encode(PASSWORD)
+        ),
+    )
+    .await;
+    assert_eq!(by_email.status(), StatusCode::OK);
+    let blanks = post_form(
+        &app,
+        "/login",
+        None,
+        &format!(
+            "username=dora&email=&password={}&first_name=",
+            encode(PASSWORD)
+        ),
+    )
+    .await;
+    assert_eq!(blanks.status(), StatusCode::OK);
+    let email_only = post_form(
+        &app,
+        "/signup",
+        None,
+        &format!(
+            "username=&email=gil%40example.com&password={}",
+            encode(PASSWORD)
+        ),
+    )
+    .await;
+    assert_eq!(email_only.status(), StatusCode::CREATED);
 }
 
 async fn another_grant_type_is_unsupported(backend: Backend) {

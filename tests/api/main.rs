@@ -8,6 +8,7 @@ mod cli;
 mod connections;
 mod forms;
 mod input;
+mod legacy_hashes;
 mod lockout;
 mod login;
 mod me;
