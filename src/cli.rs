@@ -21,7 +21,7 @@ use crate::server;
     about = "User-authentication API server",
     after_help = "Configuration comes from environment variables (and a .env file in the \
                   working directory): DATABASE_URL, BIND_ADDR, JWT_SECRET and the others \
-                  listed in .env.example and the README. Every command uses the same \
+                  listed in .env.example and docs/configuration.md. Every command uses the same \
                   configuration, so run `user create` with the server's DATABASE_URL."
 )]
 pub struct Cli {
