@@ -68,12 +68,17 @@ impl Digest {
 /// cost limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LegacyHash {
-    /// Werkzeug `pbkdf2:<digest>[:<iterations>]$<salt>$<hex>`; the salt is
-    /// used as the text it is.
-    WerkzeugPbkdf2 {
+    /// PBKDF2-HMAC, one computation that Werkzeug
+    /// (`pbkdf2:<digest>[:<iterations>]$<salt>$<hex>`, the salt used as the
+    /// text it is), passlib (`$pbkdf2$` for SHA-1, `$pbkdf2-sha256$`,
+    /// `$pbkdf2-sha512$`, in passlib's base64: `.` for `+`, no padding) and
+    /// Django (`pbkdf2_sha256$<iterations>$<salt>$<base64>`, `pbkdf2_sha1$…`)
+    /// write down three ways. `scheme` says which.
+    Pbkdf2 {
+        scheme: &'static str,
         digest: Digest,
         iterations: u32,
-        salt: String,
+        salt: Vec<u8>,
         expected: Vec<u8>,
     },
     /// Werkzeug `scrypt:<n>:<r>:<p>$<salt>$<hex>`.
@@ -86,21 +91,6 @@ pub enum LegacyHash {
     },
     /// bcrypt `$2a$`, `$2b$`, `$2y$`.
     Bcrypt { stored: String },
-    /// passlib `$pbkdf2$` (SHA-1), `$pbkdf2-sha256$`, `$pbkdf2-sha512$`, with
-    /// passlib's base64 (`.` for `+`, no padding).
-    PasslibPbkdf2 {
-        digest: Digest,
-        iterations: u32,
-        salt: Vec<u8>,
-        expected: Vec<u8>,
-    },
-    /// Django `pbkdf2_sha256$<iterations>$<salt>$<base64>`, `pbkdf2_sha1$…`.
-    DjangoPbkdf2 {
-        digest: Digest,
-        iterations: u32,
-        salt: String,
-        expected: Vec<u8>,
-    },
 }
 
 /// Why a stored string cannot be verified.
@@ -154,11 +144,9 @@ impl LegacyHash {
     /// The scheme's name, as the import report counts rows by it.
     pub fn scheme(&self) -> &'static str {
         match self {
-            LegacyHash::WerkzeugPbkdf2 { .. } => "werkzeug-pbkdf2",
+            LegacyHash::Pbkdf2 { scheme, .. } => scheme,
             LegacyHash::WerkzeugScrypt { .. } => "werkzeug-scrypt",
             LegacyHash::Bcrypt { .. } => "bcrypt",
-            LegacyHash::PasslibPbkdf2 { .. } => "passlib-pbkdf2",
-            LegacyHash::DjangoPbkdf2 { .. } => "django-pbkdf2",
         }
     }
 
@@ -167,27 +155,12 @@ impl LegacyHash {
     pub fn verify(&self, password: &str) -> bool {
         let password = password.as_bytes();
         match self {
-            LegacyHash::WerkzeugPbkdf2 {
+            LegacyHash::Pbkdf2 {
                 digest,
                 iterations,
                 salt,
                 expected,
-            }
-            | LegacyHash::DjangoPbkdf2 {
-                digest,
-                iterations,
-                salt,
-                expected,
-            } => {
-                let mut out = vec![0u8; expected.len()];
-                digest.pbkdf2(password, salt.as_bytes(), *iterations, &mut out);
-                bool::from(out.ct_eq(expected))
-            }
-            LegacyHash::PasslibPbkdf2 {
-                digest,
-                iterations,
-                salt,
-                expected,
+                ..
             } => {
                 let mut out = vec![0u8; expected.len()];
                 digest.pbkdf2(password, salt, *iterations, &mut out);
@@ -256,15 +229,7 @@ fn parse_werkzeug_pbkdf2(rest: &str) -> Result<LegacyHash, Refused> {
     }
     check_pbkdf2_cost(SCHEME, iterations)?;
     let (salt, expected) = werkzeug_salt_and_hex(rest, SCHEME)?;
-    if expected.len() != digest.output_len() {
-        return Err(Refused::Malformed(SCHEME));
-    }
-    Ok(LegacyHash::WerkzeugPbkdf2 {
-        digest,
-        iterations,
-        salt,
-        expected,
-    })
+    pbkdf2(SCHEME, digest, iterations, salt.into_bytes(), expected)
 }
 
 fn parse_werkzeug_scrypt(rest: &str) -> Result<LegacyHash, Refused> {
@@ -332,50 +297,67 @@ fn parse_bcrypt(stored: &str) -> Result<LegacyHash, Refused> {
 
 fn parse_passlib_pbkdf2(rest: &str, digest: Digest) -> Result<LegacyHash, Refused> {
     const SCHEME: &str = "passlib-pbkdf2";
-    let parts: Vec<&str> = rest.split('$').collect();
-    let [rounds, salt, checksum] = parts[..] else {
-        return Err(Refused::Malformed(SCHEME));
-    };
-    let iterations: u32 = rounds.parse().map_err(|_| Refused::Malformed(SCHEME))?;
-    if iterations == 0 {
-        return Err(Refused::Malformed(SCHEME));
-    }
-    check_pbkdf2_cost(SCHEME, iterations)?;
+    let (iterations, salt, checksum) = rounds_salt_checksum(SCHEME, rest)?;
     let ab64 = |text: &str| STANDARD_NO_PAD.decode(text.replace('.', "+")).ok();
     let salt = ab64(salt).ok_or(Refused::Malformed(SCHEME))?;
     let expected = ab64(checksum).ok_or(Refused::Malformed(SCHEME))?;
-    if expected.len() != digest.output_len() {
-        return Err(Refused::Malformed(SCHEME));
-    }
-    Ok(LegacyHash::PasslibPbkdf2 {
-        digest,
-        iterations,
-        salt,
-        expected,
-    })
+    pbkdf2(SCHEME, digest, iterations, salt, expected)
 }
 
 fn parse_django_pbkdf2(rest: &str, digest: Digest) -> Result<LegacyHash, Refused> {
     const SCHEME: &str = "django-pbkdf2";
-    let parts: Vec<&str> = rest.split('$').collect();
-    let [rounds, salt, checksum] = parts[..] else {
-        return Err(Refused::Malformed(SCHEME));
-    };
-    let iterations: u32 = rounds.parse().map_err(|_| Refused::Malformed(SCHEME))?;
-    if iterations == 0 || salt.is_empty() {
+    let (iterations, salt, checksum) = rounds_salt_checksum(SCHEME, rest)?;
+    if salt.is_empty() {
         return Err(Refused::Malformed(SCHEME));
     }
-    check_pbkdf2_cost(SCHEME, iterations)?;
     let expected = STANDARD
         .decode(checksum)
         .map_err(|_| Refused::Malformed(SCHEME))?;
-    if expected.len() != digest.output_len() {
-        return Err(Refused::Malformed(SCHEME));
-    }
-    Ok(LegacyHash::DjangoPbkdf2 {
+    pbkdf2(
+        SCHEME,
         digest,
         iterations,
-        salt: salt.to_owned(),
+        salt.as_bytes().to_vec(),
+        expected,
+    )
+}
+
+/// `<rounds>$<salt>$<checksum>`, as passlib and Django write PBKDF2 after
+/// their prefix, with the rounds read and within the limit.
+fn rounds_salt_checksum<'a>(
+    scheme: &'static str,
+    rest: &'a str,
+) -> Result<(u32, &'a str, &'a str), Refused> {
+    let parts: Vec<&str> = rest.split('$').collect();
+    let [rounds, salt, checksum] = parts[..] else {
+        return Err(Refused::Malformed(scheme));
+    };
+    let iterations: u32 = rounds.parse().map_err(|_| Refused::Malformed(scheme))?;
+    if iterations == 0 {
+        return Err(Refused::Malformed(scheme));
+    }
+    check_pbkdf2_cost(scheme, iterations)?;
+    Ok((iterations, salt, checksum))
+}
+
+/// A PBKDF2 hash whose digest is as long as the HMAC's output: every
+/// library here stores it whole, and a shorter one would be a prefix of
+/// the real one, which must not pass for it.
+fn pbkdf2(
+    scheme: &'static str,
+    digest: Digest,
+    iterations: u32,
+    salt: Vec<u8>,
+    expected: Vec<u8>,
+) -> Result<LegacyHash, Refused> {
+    if expected.len() != digest.output_len() {
+        return Err(Refused::Malformed(scheme));
+    }
+    Ok(LegacyHash::Pbkdf2 {
+        scheme,
+        digest,
+        iterations,
+        salt,
         expected,
     })
 }

@@ -62,28 +62,16 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, _state: &S) -> Result<Self, ApiError> {
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
         let content_type = request.headers().get(CONTENT_TYPE);
-        if is_json_content_type(content_type) {
-            let body = read_body(request.into_body()).await?;
-            return parse_object(&body).map(CredentialBody);
-        }
-        if !is_form_content_type(content_type) {
-            return Err(ApiError::UnsupportedMediaType);
+        if !has_media_type(content_type, "application/x-www-form-urlencoded") {
+            return StrictJson::from_request(request, state)
+                .await
+                .map(|StrictJson(value)| CredentialBody(value));
         }
         let body = read_body(request.into_body()).await?;
         parse_form(&body).map(CredentialBody)
     }
-}
-
-/// `application/x-www-form-urlencoded`, in any case, with or without
-/// parameters.
-fn is_form_content_type(value: Option<&axum::http::HeaderValue>) -> bool {
-    let Some(value) = value.and_then(|v| v.to_str().ok()) else {
-        return false;
-    };
-    let essence = value.split(';').next().unwrap_or_default().trim();
-    essence.eq_ignore_ascii_case("application/x-www-form-urlencoded")
 }
 
 fn parse_form<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
@@ -151,11 +139,17 @@ async fn read_body(mut body: axum::body::Body) -> Result<Bytes, ApiError> {
 
 /// `application/json`, in any case, with or without parameters.
 fn is_json_content_type(value: Option<&axum::http::HeaderValue>) -> bool {
+    has_media_type(value, "application/json")
+}
+
+/// Whether a `Content-Type` names `essence` (in any case), with or without
+/// parameters.
+fn has_media_type(value: Option<&axum::http::HeaderValue>, essence: &str) -> bool {
     let Some(value) = value.and_then(|v| v.to_str().ok()) else {
         return false;
     };
-    let essence = value.split(';').next().unwrap_or_default().trim();
-    essence.eq_ignore_ascii_case("application/json")
+    let given = value.split(';').next().unwrap_or_default().trim();
+    given.eq_ignore_ascii_case(essence)
 }
 
 fn parse_object<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {

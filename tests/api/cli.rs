@@ -15,7 +15,8 @@ on_both_databases!(
     only_the_working_directory_s_env_file_is_read,
 );
 
-fn gatehouse(db: &TestDatabase) -> Command {
+/// The gatehouse binary, configured for `db` as an operator would run it.
+pub fn gatehouse(db: &TestDatabase) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
     command
         .env_clear()

@@ -25,14 +25,8 @@ static LEGACY_MYSQL: Migrator = sqlx::migrate!("migrations/legacy/mysql");
 static LEGACY_SQLITE: Migrator = sqlx::migrate!("migrations/legacy/sqlite");
 
 fn gatehouse_migrate(db: &TestDatabase) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", &db.url)
-        .env("RUST_LOG", "warn")
-        .current_dir(std::env::temp_dir())
-        .arg("migrate");
+    let mut command = crate::cli::gatehouse(db);
+    command.arg("migrate");
     command
 }
 
