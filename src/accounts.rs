@@ -127,6 +127,7 @@ pub async fn register(
             last_name: last_name.as_deref(),
             password_hash: &hash,
             role,
+            created_at: None,
         })
         .await?;
     let actor = match granting {

@@ -28,10 +28,11 @@ pub enum Kind {
     ReauthFailed,
     ProfileChanged,
     PasswordUpgraded,
+    UsersImported,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 16] = [
+    pub const ALL: [Kind; 17] = [
         Kind::Register,
         Kind::LoginSucceeded,
         Kind::LoginFailed,
@@ -48,6 +49,7 @@ impl Kind {
         Kind::ReauthFailed,
         Kind::ProfileChanged,
         Kind::PasswordUpgraded,
+        Kind::UsersImported,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -68,6 +70,7 @@ impl Kind {
             Kind::ReauthFailed => "reauth_failed",
             Kind::ProfileChanged => "profile_changed",
             Kind::PasswordUpgraded => "password_upgraded",
+            Kind::UsersImported => "users_imported",
         }
     }
 

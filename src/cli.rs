@@ -1,5 +1,5 @@
 //! The command line: `serve` (the default), `migrate`, `user create`,
-//! `keys rotate` and `health`. Every command but `health`, which only asks
+//! `keys rotate`, `import-users` and `health`. Every command but `health`, which only asks
 //! a running server, applies pending migrations first.
 
 use std::process::ExitCode;
@@ -12,6 +12,7 @@ use crate::auth::keys;
 use crate::client::ClientInfo;
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::import;
 use crate::server;
 
 #[derive(Debug, Parser)]
@@ -41,6 +42,26 @@ enum Command {
     /// Manage token signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Import accounts with their password hashes from an older backend's
+    /// table or a file. Exits 0 when every row was imported or already
+    /// present, 1 when some rows were rejected (each is listed), 2 when the
+    /// source could not be read or the import could not run.
+    ImportUsers {
+        /// mysql://…/DATABASE, postgres://…/DATABASE, sqlite://FILE, FILE.csv
+        /// (with a header row) or FILE.jsonl.
+        source: String,
+        /// The table to read from a database source (default: users).
+        #[arg(long)]
+        table: Option<String>,
+        /// Read FIELD from COLUMN (`FIELD=` reads it from no column). FIELD is
+        /// username, email, password_hash, first_name, last_name, name, role
+        /// or created_at. Repeatable.
+        #[arg(long = "map", value_name = "FIELD=COLUMN")]
+        map: Vec<import::ColumnChoice>,
+        /// Check every row and print the report without writing anything.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Exit 0 if the server at BIND_ADDR is ready (GET /health/ready), 1 if
     /// not: a health check for containers. Does not open the database.
     Health,
@@ -78,14 +99,21 @@ enum KeysCommand {
 
 pub async fn run() -> ExitCode {
     let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Serve);
+    // An import's exit status tells rejected rows (1) from an import that
+    // could not run (2).
+    let failure = match command {
+        Command::ImportUsers { .. } => ExitCode::from(IMPORT_FAILED),
+        _ => ExitCode::FAILURE,
+    };
     let config = match Config::from_env() {
         Ok(config) => config,
-        Err(e) => return fail(format_args!("configuration error: {e}")),
+        Err(e) => return fail(failure, format_args!("configuration error: {e}")),
     };
     if let Err(e) = crate::telemetry::init(config.log_format, &config.log_filter) {
-        return fail(format_args!("configuration error: {e}"));
+        return fail(failure, format_args!("configuration error: {e}"));
     }
-    let outcome = match cli.command.unwrap_or(Command::Serve) {
+    let outcome = match command {
         Command::Serve => serve(config).await,
         Command::Migrate => server::open_store(&config)
             .await
@@ -103,17 +131,63 @@ pub async fn run() -> ExitCode {
             role,
         }) => create_user(config, username, email, name, role).await,
         Command::Keys(KeysCommand::Rotate { now }) => rotate_keys(config, now).await,
+        Command::ImportUsers {
+            source,
+            table,
+            map,
+            dry_run,
+        } => return import_users(config, &source, table.as_deref(), map, dry_run).await,
         Command::Health => crate::healthcheck::probe(config.bind_addr).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => fail(format_args!("{message}")),
+        Err(message) => fail(failure, format_args!("{message}")),
     }
 }
 
-fn fail(message: std::fmt::Arguments) -> ExitCode {
+/// The exit status of an import that could not run.
+const IMPORT_FAILED: u8 = 2;
+/// The exit status of an import that rejected rows.
+const IMPORT_REJECTED_ROWS: u8 = 1;
+
+fn fail(status: ExitCode, message: std::fmt::Arguments) -> ExitCode {
     eprintln!("gatehouse: {message}");
-    ExitCode::FAILURE
+    status
+}
+
+async fn import_users(
+    config: Config,
+    source: &str,
+    table: Option<&str>,
+    choices: Vec<import::ColumnChoice>,
+    dry_run: bool,
+) -> ExitCode {
+    // The source is checked before the server's database is opened, so a
+    // mistyped SOURCE costs nothing.
+    let source = match import::Source::parse(source, table) {
+        Ok(source) => source,
+        Err(e) => return fail(ExitCode::from(IMPORT_FAILED), format_args!("{e}")),
+    };
+    let state = match server::build(config).await {
+        Ok(state) => state,
+        Err(e) => return fail(ExitCode::from(IMPORT_FAILED), format_args!("{e}")),
+    };
+    let options = import::Options {
+        source,
+        choices,
+        dry_run,
+    };
+    match import::run(&state, options).await {
+        Ok(report) => {
+            print!("{report}");
+            if report.rejected.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(IMPORT_REJECTED_ROWS)
+            }
+        }
+        Err(e) => fail(ExitCode::from(IMPORT_FAILED), format_args!("{e}")),
+    }
 }
 
 async fn serve(config: Config) -> Result<(), String> {

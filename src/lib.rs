@@ -12,6 +12,7 @@ pub mod domain;
 pub mod error;
 pub mod healthcheck;
 pub mod http;
+pub mod import;
 pub mod lockout;
 pub mod maintenance;
 pub mod rate_limit;

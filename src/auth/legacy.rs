@@ -188,6 +188,30 @@ impl LegacyHash {
     }
 }
 
+/// The scheme of a stored hash, as the import report counts it, or why a
+/// login could never be checked against it: every format gatehouse
+/// verifies, argon2 included, within the cost limits.
+pub fn scheme_of(stored: &str) -> Result<&'static str, Refused> {
+    if !stored.starts_with("$argon2") {
+        return LegacyHash::parse(stored).map(|legacy| legacy.scheme());
+    }
+    let malformed = |_| Refused::Malformed("argon2");
+    let parsed = argon2::PasswordHash::new(stored).map_err(malformed)?;
+    let algorithm = argon2::Algorithm::try_from(parsed.algorithm).map_err(malformed)?;
+    let params = argon2::Params::try_from(&parsed).map_err(malformed)?;
+    let (Some(salt), Some(_)) = (parsed.salt, parsed.hash) else {
+        return Err(Refused::Malformed("argon2"));
+    };
+    let mut salt_bytes = [0u8; 64];
+    salt.decode_b64(&mut salt_bytes).map_err(malformed)?;
+    check_argon2_cost(params.m_cost(), params.t_cost())?;
+    Ok(match algorithm {
+        argon2::Algorithm::Argon2d => "argon2d",
+        argon2::Algorithm::Argon2i => "argon2i",
+        argon2::Algorithm::Argon2id => "argon2id",
+    })
+}
+
 /// Refuses argon2 parameters over the limits (memory in KiB, passes).
 pub fn check_argon2_cost(memory_kib: u32, passes: u32) -> Result<(), Refused> {
     if u64::from(memory_kib) * 1024 > MAX_MEMORY_BYTES || passes > MAX_ARGON2_PASSES {

@@ -81,7 +81,8 @@ pub struct AuditEventView {
     /// One of `register`, `login_succeeded`, `login_failed`, `lockout`,
     /// `refresh_reuse`, `logout`, `session_revoked`, `password_changed`,
     /// `role_changed`, `user_disabled`, `user_enabled`, `user_deleted`,
-    /// `key_rotated`, `reauth_failed`, `profile_changed`, `password_upgraded`.
+    /// `key_rotated`, `reauth_failed`, `profile_changed`, `password_upgraded`,
+    /// `users_imported`.
     #[schema(example = "login_succeeded")]
     pub kind: String,
     /// The user the event is about.

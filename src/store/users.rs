@@ -73,6 +73,9 @@ pub struct NewUser<'a> {
     pub last_name: Option<&'a str>,
     pub password_hash: &'a str,
     pub role: Role,
+    /// When the account was made, for one brought over from an older
+    /// backend; `None` is now.
+    pub created_at: Option<i64>,
 }
 
 /// A partial profile update. `None` leaves a column alone; `Some(None)`
@@ -174,6 +177,7 @@ impl Store {
     async fn insert_user_row(&self, new: &NewUser<'_>) -> StoreResult<User> {
         let id = Uuid::now_v7();
         let at = now();
+        let created_at = new.created_at.unwrap_or(at);
         let id_text = id.to_string();
         let id_text = id_text.as_str();
         writing!(self, conn => {
@@ -192,12 +196,32 @@ impl Store {
             .bind(new.last_name)
             .bind(new.password_hash)
             .bind(new.role.as_str())
-            .bind(at)
+            .bind(created_at)
             .bind(at)
             .execute(conn)
             .await?;
         });
         self.user_by_id(id).await?.ok_or(StoreError::NotFound)
+    }
+
+    /// Whether an account has this username or this email (given as the
+    /// case-folded keys uniqueness is decided on).
+    #[tracing::instrument(skip_all)]
+    pub async fn holds_account(
+        &self,
+        username_key: Option<&str>,
+        email_key: Option<&str>,
+    ) -> StoreResult<bool> {
+        let held: i64 = on_pool!(self, conn => {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM gatehouse_users WHERE username_key = ? OR email_key = ?",
+            )
+            .bind(username_key)
+            .bind(email_key)
+            .fetch_one(conn)
+            .await?
+        });
+        Ok(held > 0)
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %id))]

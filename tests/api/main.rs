@@ -7,6 +7,7 @@ mod audit;
 mod cli;
 mod connections;
 mod forms;
+mod import;
 mod input;
 mod legacy_hashes;
 mod lockout;

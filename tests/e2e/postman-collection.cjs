@@ -725,7 +725,7 @@ ${S.json()}
 ${LIB}
 var KINDS = ["register", "login_succeeded", "login_failed", "lockout", "refresh_reuse", "logout", "session_revoked",
              "password_changed", "role_changed", "user_disabled", "user_enabled", "user_deleted", "key_rotated",
-             "reauth_failed", "profile_changed", "password_upgraded"];
+             "reauth_failed", "profile_changed", "password_upgraded", "users_imported"];
 pm.test("events with id, at, kind, user_id, actor_id, ip, user_agent, request_id, detail", function () {
     var b = pm.response.json();
     pm.expect(b.events).to.be.an("array").and.not.empty;

@@ -1,0 +1,226 @@
+//! Which source column each account field is read from: the column of the
+//! field's own name unless `--map FIELD=COLUMN` says otherwise.
+
+use super::source::{SourceError, Table};
+
+/// An account field an import can fill.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    Username,
+    Email,
+    PasswordHash,
+    FirstName,
+    LastName,
+    Name,
+    Role,
+    CreatedAt,
+}
+
+impl Field {
+    pub const ALL: [Field; 8] = [
+        Field::Username,
+        Field::Email,
+        Field::PasswordHash,
+        Field::FirstName,
+        Field::LastName,
+        Field::Name,
+        Field::Role,
+        Field::CreatedAt,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Field::Username => "username",
+            Field::Email => "email",
+            Field::PasswordHash => "password_hash",
+            Field::FirstName => "first_name",
+            Field::LastName => "last_name",
+            Field::Name => "name",
+            Field::Role => "role",
+            Field::CreatedAt => "created_at",
+        }
+    }
+
+    /// The columns tried, in order, when `--map` names none.
+    fn default_columns(self) -> &'static [&'static str] {
+        match self {
+            // The names the older backends gave it.
+            Field::PasswordHash => &["password_hash", "hashed_password", "password"],
+            Field::Username => &["username"],
+            Field::Email => &["email"],
+            Field::FirstName => &["first_name"],
+            Field::LastName => &["last_name"],
+            Field::Name => &["name"],
+            Field::Role => &["role"],
+            Field::CreatedAt => &["created_at"],
+        }
+    }
+}
+
+/// One `--map FIELD=COLUMN`; an empty COLUMN reads the field from no column.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ColumnChoice {
+    pub field: Field,
+    pub column: Option<String>,
+}
+
+impl std::str::FromStr for ColumnChoice {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, String> {
+        let fields = || {
+            Field::ALL
+                .iter()
+                .map(|f| f.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let (field, column) = raw
+            .split_once('=')
+            .ok_or_else(|| format!("expected FIELD=COLUMN, where FIELD is one of {}", fields()))?;
+        let field = Field::ALL
+            .into_iter()
+            .find(|f| f.as_str() == field)
+            .ok_or_else(|| format!("unknown field {field:?}: FIELD is one of {}", fields()))?;
+        Ok(Self {
+            field,
+            column: (!column.is_empty()).then(|| column.to_owned()),
+        })
+    }
+}
+
+/// For each field, the index of the column it is read from, if any.
+#[derive(Debug)]
+pub struct Mapping {
+    columns: [Option<usize>; Field::ALL.len()],
+}
+
+impl Mapping {
+    /// Settles the columns for `table`, refusing a `--map` to a column the
+    /// source lacks, a source without a password hash column, and one with
+    /// neither a username nor an email column.
+    pub fn resolve(table: &Table, choices: &[ColumnChoice]) -> Result<Self, SourceError> {
+        let find = |name: &str| {
+            table.columns.iter().position(|c| c == name).or_else(|| {
+                table
+                    .columns
+                    .iter()
+                    .position(|c| c.eq_ignore_ascii_case(name))
+            })
+        };
+        let mut columns = [None; Field::ALL.len()];
+        for (slot, field) in columns.iter_mut().zip(Field::ALL) {
+            // The last --map for a field wins, as with most command lines.
+            *slot = match choices.iter().rev().find(|c| c.field == field) {
+                Some(ColumnChoice { column: None, .. }) => None,
+                Some(ColumnChoice {
+                    column: Some(name), ..
+                }) => Some(find(name).ok_or_else(|| {
+                    SourceError(format!(
+                        "--map {}={name}: the source has no column {name} (its columns: {})",
+                        field.as_str(),
+                        table.columns.join(", ")
+                    ))
+                })?),
+                None => field.default_columns().iter().find_map(|name| find(name)),
+            };
+        }
+        let mapping = Self { columns };
+        if mapping.column(Field::PasswordHash).is_none() {
+            return Err(SourceError(format!(
+                "the source has no password hash column (none of password_hash, \
+                 hashed_password, password; its columns: {}): name it with \
+                 --map password_hash=COLUMN",
+                table.columns.join(", ")
+            )));
+        }
+        if mapping.column(Field::Username).is_none() && mapping.column(Field::Email).is_none() {
+            return Err(SourceError(format!(
+                "the source has neither a username nor an email column (its columns: {}): \
+                 name one with --map username=COLUMN or --map email=COLUMN",
+                table.columns.join(", ")
+            )));
+        }
+        Ok(mapping)
+    }
+
+    fn column(&self, field: Field) -> Option<usize> {
+        self.columns[field as usize]
+    }
+
+    /// The value of `field` in `row`; an empty value counts as none.
+    pub fn value<'r>(&self, row: &'r [Option<String>], field: Field) -> Option<&'r str> {
+        let value = row.get(self.column(field)?)?.as_deref()?;
+        (!value.is_empty()).then_some(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(columns: &[&str]) -> Table {
+        Table {
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    fn choices(raw: &[&str]) -> Vec<ColumnChoice> {
+        raw.iter().map(|c| c.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn defaults_find_each_backends_hash_column() {
+        for column in ["password_hash", "hashed_password", "password"] {
+            let t = table(&["id", "username", column]);
+            let mapping = Mapping::resolve(&t, &[]).unwrap();
+            assert_eq!(mapping.column(Field::PasswordHash), Some(2));
+        }
+        // password_hash is preferred to password when both exist.
+        let t = table(&["password", "username", "password_hash"]);
+        let mapping = Mapping::resolve(&t, &[]).unwrap();
+        assert_eq!(mapping.column(Field::PasswordHash), Some(2));
+    }
+
+    #[test]
+    fn the_fastapi_backends_table_reads_with_its_map_line() {
+        let t = table(&["id", "name", "username", "email", "hashed_password"]);
+        let map = choices(&[
+            "first_name=name",
+            "last_name=username",
+            "username=",
+            "name=",
+        ]);
+        let mapping = Mapping::resolve(&t, &map).unwrap();
+        assert_eq!(mapping.column(Field::FirstName), Some(1));
+        assert_eq!(mapping.column(Field::LastName), Some(2));
+        assert_eq!(mapping.column(Field::Username), None);
+        assert_eq!(mapping.column(Field::Name), None);
+        assert_eq!(mapping.column(Field::Email), Some(3));
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_import() {
+        let no_hash = Mapping::resolve(&table(&["username", "pw"]), &[]).unwrap_err();
+        assert!(no_hash.0.contains("--map password_hash="), "{no_hash}");
+        let no_identity = Mapping::resolve(&table(&["id", "password"]), &[]).unwrap_err();
+        assert!(no_identity.0.contains("neither"), "{no_identity}");
+        let no_column =
+            Mapping::resolve(&table(&["username", "password"]), &choices(&["email=mail"]))
+                .unwrap_err();
+        assert!(no_column.0.contains("no column mail"), "{no_column}");
+        assert!("nickname=x".parse::<ColumnChoice>().is_err());
+        assert!("username".parse::<ColumnChoice>().is_err());
+    }
+
+    #[test]
+    fn empty_values_count_as_none() {
+        let t = table(&["username", "password", "email"]);
+        let mapping = Mapping::resolve(&t, &[]).unwrap();
+        let row = vec![Some("bob".into()), Some("h".into()), Some(String::new())];
+        assert_eq!(mapping.value(&row, Field::Username), Some("bob"));
+        assert_eq!(mapping.value(&row, Field::Email), None);
+        assert_eq!(mapping.value(&row, Field::Name), None);
+    }
+}
