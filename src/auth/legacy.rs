@@ -445,6 +445,26 @@ mod tests {
     }
 
     #[test]
+    fn every_library_made_hash_has_the_scheme_its_library_wrote() {
+        for v in vectors() {
+            let scheme =
+                scheme_of(&v.hash).unwrap_or_else(|e| panic!("{} ({}): {e}", v.scheme, v.library));
+            // The fixture names digests and variants; the scheme names the
+            // format (`werkzeug-pbkdf2-sha256` is `werkzeug-pbkdf2`).
+            assert!(v.scheme.starts_with(scheme), "{} is {scheme}", v.scheme);
+        }
+        let costly = "$argon2id$v=19$m=524288,t=1,p=1$c29tZXNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
+        assert!(matches!(scheme_of(costly), Err(Refused::TooCostly { .. })));
+        for malformed in [
+            "$argon2id$",
+            "$argon2id$v=19$m=1024,t=1,p=1$",
+            "$argon2x$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA",
+        ] {
+            assert!(scheme_of(malformed).is_err(), "{malformed}");
+        }
+    }
+
+    #[test]
     fn bcrypt_reads_the_first_72_bytes_as_bcrypt_always_did() {
         let long = vectors()
             .into_iter()
@@ -527,6 +547,13 @@ mod tests {
                 if let Ok(parsed) = LegacyHash::parse(&stored) {
                     let _ = parsed.verify("password");
                 }
+            }
+
+            /// What an import checks a row's hash with: any string, argon2
+            /// or not, gets a scheme or a reason, never a panic.
+            #[test]
+            fn any_string_gets_a_scheme_or_a_reason(stored in "(\\$argon2(id|i|d)\\$)?\\PC{0,100}") {
+                let _ = scheme_of(&stored);
             }
 
             /// Every genuine hash cut short is refused or fails to verify:

@@ -18,6 +18,7 @@ mod openapi;
 mod operations;
 mod protection;
 mod register;
+mod seeds;
 mod session_cache;
 mod sessions;
 mod signing_keys;
