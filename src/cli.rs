@@ -162,31 +162,75 @@ async fn import_users(
     choices: Vec<import::ColumnChoice>,
     dry_run: bool,
 ) -> ExitCode {
+    let failed = |message: &dyn std::fmt::Display| {
+        // Messages may quote column names from the source: printable only.
+        fail(
+            ExitCode::from(IMPORT_FAILED),
+            format_args!("{}", import::printable(&message.to_string())),
+        )
+    };
     // The source is checked before the server's database is opened, so a
     // mistyped SOURCE costs nothing.
     let source = match import::Source::parse(source, table) {
         Ok(source) => source,
-        Err(e) => return fail(ExitCode::from(IMPORT_FAILED), format_args!("{e}")),
+        Err(e) => return failed(&e),
     };
-    let state = match server::build(config).await {
-        Ok(state) => state,
-        Err(e) => return fail(ExitCode::from(IMPORT_FAILED), format_args!("{e}")),
-    };
+    let source_kind = source.kind();
+    let destination = config.database_url.describe();
     let options = import::Options {
         source,
         choices,
         dry_run,
+        require_email: config.require_email,
     };
-    match import::run(&state, options).await {
-        Ok(report) => {
-            print!("{report}");
-            if report.rejected.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(IMPORT_REJECTED_ROWS)
-            }
-        }
-        Err(e) => fail(ExitCode::from(IMPORT_FAILED), format_args!("{e}")),
+    if dry_run {
+        // A dry run needs only the accounts, not keys or secrets.
+        let store = match server::open_store(&config).await {
+            Ok(store) => store,
+            Err(e) => return failed(&e),
+        };
+        return match import::run(&store, options).await {
+            Ok(report) => print_report(&report, &destination),
+            Err(e) => failed(&e),
+        };
+    }
+    let state = match server::build(config).await {
+        Ok(state) => state,
+        Err(e) => return failed(&e),
+    };
+    let (report, stopped) = match import::run(&state.store, options).await {
+        Ok(report) => (report, None),
+        Err(import::ImportError::Stopped { report, cause }) => (*report, Some(cause)),
+        Err(e) => return failed(&e),
+    };
+    let event = Event::new(Kind::UsersImported).detail(report.audit_detail(source_kind));
+    let audited = audit::record(&state, event, &ClientInfo::default()).await;
+    if let Some(cause) = stopped {
+        return failed(&format_args!(
+            "stopped after {} rows were imported: {cause}; running the same import \
+             again adds the rest",
+            report.imported
+        ));
+    }
+    if let Err(e) = audited {
+        return failed(&format_args!(
+            "{} rows were imported, but the users_imported audit event was not written: {e}",
+            report.imported
+        ));
+    }
+    print_report(&report, &destination)
+}
+
+/// Prints the report and gives the import's exit status: 0 when every row
+/// was imported or already present, 1 when some were rejected.
+fn print_report(report: &import::Report, destination: &str) -> ExitCode {
+    use std::io::Write as _;
+    // A closed stdout (`| head`) does not change what was done.
+    let _ = write!(std::io::stdout(), "into: the {destination}\n{report}");
+    if report.rejected.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(IMPORT_REJECTED_ROWS)
     }
 }
 

@@ -198,17 +198,46 @@ pub fn scheme_of(stored: &str) -> Result<&'static str, Refused> {
     let malformed = |_| Refused::Malformed("argon2");
     let parsed = argon2::PasswordHash::new(stored).map_err(malformed)?;
     let algorithm = argon2::Algorithm::try_from(parsed.algorithm).map_err(malformed)?;
-    let params = argon2::Params::try_from(&parsed).map_err(malformed)?;
+    argon2_params(&parsed)?;
+    argon2_version(&parsed)?;
     let (Some(salt), Some(_)) = (parsed.salt, parsed.hash) else {
         return Err(Refused::Malformed("argon2"));
     };
     let mut salt_bytes = [0u8; 64];
     salt.decode_b64(&mut salt_bytes).map_err(malformed)?;
-    check_argon2_cost(params.m_cost(), params.t_cost())?;
     Ok(match algorithm {
         argon2::Algorithm::Argon2d => "argon2d",
         argon2::Algorithm::Argon2i => "argon2i",
         argon2::Algorithm::Argon2id => "argon2id",
+    })
+}
+
+/// The most lanes an argon2 hash may name. The argon2 crate multiplies the
+/// parameters out, so absurd ones are refused before it sees them.
+const MAX_ARGON2_LANES: u32 = 255;
+
+/// The parameters of an argon2 PHC string, within the cost limits.
+pub fn argon2_params(parsed: &argon2::PasswordHash) -> Result<argon2::Params, Refused> {
+    let number = |name: &str| parsed.params.get_decimal(name);
+    if let (Some(memory_kib), Some(passes)) = (number("m"), number("t")) {
+        check_argon2_cost(memory_kib, passes)?;
+    }
+    if let Some(lanes) = number("p").filter(|&p| p > MAX_ARGON2_LANES) {
+        return Err(Refused::TooCostly {
+            scheme: "argon2",
+            cost: format!("p={lanes}"),
+        });
+    }
+    let params = argon2::Params::try_from(parsed).map_err(|_| Refused::Malformed("argon2"))?;
+    check_argon2_cost(params.m_cost(), params.t_cost())?;
+    Ok(params)
+}
+
+/// The argon2 version a PHC string names: 0x13 when it names none, as the
+/// reference implementation assumes; an unknown one is malformed.
+pub fn argon2_version(parsed: &argon2::PasswordHash) -> Result<argon2::Version, Refused> {
+    parsed.version.map_or(Ok(argon2::Version::V0x13), |v| {
+        argon2::Version::try_from(v).map_err(|_| Refused::Malformed("argon2"))
     })
 }
 
@@ -284,10 +313,15 @@ fn parse_werkzeug_scrypt(rest: &str) -> Result<LegacyHash, Refused> {
     if expected.len() != WERKZEUG_SCRYPT_LEN {
         return Err(Refused::Malformed(SCHEME));
     }
+    let (log_n, r, p) = (n.trailing_zeros() as u8, r as u32, p as u32);
+    // Parameters scrypt itself refuses (n of 2^(16·r) or more) could
+    // never verify: malformed, not a password that fails.
+    scrypt::Params::new(log_n, r, p, WERKZEUG_SCRYPT_LEN)
+        .map_err(|_| Refused::Malformed(SCHEME))?;
     Ok(LegacyHash::WerkzeugScrypt {
-        log_n: n.trailing_zeros() as u8,
-        r: r as u32,
-        p: p as u32,
+        log_n,
+        r,
+        p,
         salt,
         expected,
     })
@@ -309,8 +343,12 @@ fn parse_bcrypt(stored: &str) -> Result<LegacyHash, Refused> {
             cost: format!("cost {cost}"),
         });
     }
-    // The bcrypt crate reads the salt and hash; a string it cannot read is
-    // malformed, not a wrong password.
+    // The bcrypt crate reads the salt and hash; a string it cannot read, or
+    // one outside bcrypt's alphabet, is malformed, not a wrong password.
+    let bcrypt_alphabet = |b: u8| b.is_ascii_alphanumeric() || b == b'.' || b == b'/';
+    if !stored.as_bytes()[7..].iter().all(|&b| bcrypt_alphabet(b)) {
+        return Err(Refused::Malformed(SCHEME));
+    }
     stored
         .parse::<bcrypt::HashParts>()
         .map_err(|_| Refused::Malformed(SCHEME))?;
@@ -453,8 +491,27 @@ mod tests {
             // format (`werkzeug-pbkdf2-sha256` is `werkzeug-pbkdf2`).
             assert!(v.scheme.starts_with(scheme), "{} is {scheme}", v.scheme);
         }
-        let costly = "$argon2id$v=19$m=524288,t=1,p=1$c29tZXNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
-        assert!(matches!(scheme_of(costly), Err(Refused::TooCostly { .. })));
+        for costly in [
+            "$argon2id$v=19$m=524288,t=1,p=1$c29tZXNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+            "$argon2id$v=19$m=65536,t=1,p=536870912$c29tZXNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+        ] {
+            assert!(
+                matches!(scheme_of(costly), Err(Refused::TooCostly { .. })),
+                "{costly}"
+            );
+        }
+        // Strings that parse but could never verify are refused at import.
+        let never = [
+            "$argon2id$v=99$m=4096,t=2,p=2$c29tZXNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".to_owned(),
+            format!("scrypt:65536:1:1$salt${}", "00".repeat(64)),
+            format!("$2b$06${}", "!".repeat(53)),
+        ];
+        for stored in &never {
+            assert!(
+                matches!(scheme_of(stored), Err(Refused::Malformed(_))),
+                "{stored}"
+            );
+        }
         for malformed in [
             "$argon2id$",
             "$argon2id$v=19$m=1024,t=1,p=1$",

@@ -137,7 +137,7 @@ impl PasswordHasher {
         let Ok(parsed) = PasswordHash::new(stored) else {
             return false;
         };
-        let same_params = Params::try_from(&parsed).is_ok_and(|params| {
+        let same_params = legacy::argon2_params(&parsed).is_ok_and(|params| {
             params.m_cost() == self.params.m_cost()
                 && params.t_cost() == self.params.t_cost()
                 && params.p_cost() == self.params.p_cost()
@@ -256,22 +256,16 @@ impl Workspace {
         let Ok(parsed) = PasswordHash::new(stored) else {
             return false;
         };
-        let (Ok(algorithm), Ok(params), Some(salt), Some(expected)) = (
+        // A stored hash may not make a login spend more than the limits.
+        let (Ok(algorithm), Ok(params), Ok(version), Some(salt), Some(expected)) = (
             Algorithm::try_from(parsed.algorithm),
-            Params::try_from(&parsed),
+            legacy::argon2_params(&parsed),
+            legacy::argon2_version(&parsed),
             parsed.salt,
             parsed.hash,
         ) else {
             return false;
         };
-        // A stored hash may not make a login spend more than the limits.
-        if legacy::check_argon2_cost(params.m_cost(), params.t_cost()).is_err() {
-            return false;
-        }
-        let version = parsed
-            .version
-            .map_or(Ok(Version::V0x13), Version::try_from)
-            .unwrap_or(Version::V0x13);
         let mut salt_bytes = [0u8; 64];
         let Ok(salt_bytes) = salt.decode_b64(&mut salt_bytes) else {
             return false;

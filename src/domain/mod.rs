@@ -10,7 +10,7 @@ mod user;
 mod username;
 
 pub use email::{Email, email_key};
-pub use name::DisplayName;
+pub use name::{DisplayName, is_invisible_formatting};
 pub use password::{Password, PasswordPolicy};
 pub use user::{Role, User, UserId};
 pub use username::Username;

@@ -61,7 +61,7 @@ fn is_visible(c: char) -> bool {
 /// other format characters (general category Cf), and the line and
 /// paragraph separators. With them, a name can read "admin" but be stored
 /// reversed, or two different names can look the same.
-fn is_invisible_formatting(c: char) -> bool {
+pub fn is_invisible_formatting(c: char) -> bool {
     matches!(c,
         // Default_Ignorable_Code_Point (Unicode 15.1, DerivedCoreProperties).
         '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}'..='\u{1160}'

@@ -3,14 +3,22 @@
 //! optional fractions and offset, as MySQL, SQLite and PostgreSQL print
 //! them). A date without an offset is taken to be UTC.
 
-use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
+use time::{Date, Month, PrimitiveDateTime, Time, UtcOffset};
 
-/// Seconds since the Unix epoch, or `None` when `raw` is no date this reads.
+/// The dates an account may have been made on: from the Unix epoch to the
+/// last second of year 9999 (what RFC 3339, and so the API, can write).
+const EARLIEST: i64 = 0;
+const LATEST: i64 = 253_402_300_799;
+
+/// Seconds since the Unix epoch, or `None` when `raw` is no date this
+/// reads, or one outside 1970–9999.
 pub fn unix_seconds(raw: &str) -> Option<i64> {
+    parse(raw).filter(|seconds| (EARLIEST..=LATEST).contains(seconds))
+}
+
+fn parse(raw: &str) -> Option<i64> {
     if let Ok(seconds) = raw.parse::<i64>() {
-        return OffsetDateTime::from_unix_timestamp(seconds)
-            .ok()
-            .map(|_| seconds);
+        return Some(seconds);
     }
     let (date, rest) = raw.split_at_checked(10)?;
     let date = calendar_date(date)?;
@@ -112,6 +120,8 @@ mod tests {
             assert_eq!(unix_seconds(raw), noon, "{raw}");
         }
         assert_eq!(unix_seconds("2024-05-01"), Some(1_714_521_600));
+        assert_eq!(unix_seconds("0"), Some(0));
+        assert_eq!(unix_seconds("9999-12-31T23:59:59Z"), Some(253_402_300_799));
     }
 
     #[test]
@@ -129,6 +139,10 @@ mod tests {
             "+2024-05-01",
             "99999999999999999999",
             "١٢٣٤-05-01",
+            "-100000000000",
+            "-1",
+            "253402300800",
+            "1969-12-31 23:59:59",
             "2024-05-01 12:30:00+aé1",
         ] {
             assert_eq!(unix_seconds(raw), None, "{raw:?}");

@@ -1,7 +1,7 @@
 //! Which source column each account field is read from: the column of the
 //! field's own name unless `--map FIELD=COLUMN` says otherwise.
 
-use super::source::{SourceError, Table};
+use super::source::{Cell, SourceError};
 
 /// An account field an import can fill.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,17 +96,17 @@ pub struct Mapping {
 }
 
 impl Mapping {
-    /// Settles the columns for `table`, refusing a `--map` to a column the
-    /// source lacks, a source without a password hash column, and one with
-    /// neither a username nor an email column.
-    pub fn resolve(table: &Table, choices: &[ColumnChoice]) -> Result<Self, SourceError> {
+    /// Settles the fields' columns among `names`, refusing a `--map` to a
+    /// column the source lacks, a source without a password hash column or
+    /// with neither a username nor an email column, and a hash column that
+    /// another field would read too (the hashes would end up in names, or in
+    /// the report's reasons).
+    pub fn resolve(names: &[String], choices: &[ColumnChoice]) -> Result<Self, SourceError> {
         let find = |name: &str| {
-            table.columns.iter().position(|c| c == name).or_else(|| {
-                table
-                    .columns
-                    .iter()
-                    .position(|c| c.eq_ignore_ascii_case(name))
-            })
+            names
+                .iter()
+                .position(|c| c == name)
+                .or_else(|| names.iter().position(|c| c.eq_ignore_ascii_case(name)))
         };
         let mut columns = [None; Field::ALL.len()];
         for (slot, field) in columns.iter_mut().zip(Field::ALL) {
@@ -119,7 +119,7 @@ impl Mapping {
                     SourceError(format!(
                         "--map {}={name}: the source has no column {name} (its columns: {})",
                         field.as_str(),
-                        table.columns.join(", ")
+                        names.join(", ")
                     ))
                 })?),
                 None => field.default_columns().iter().find_map(|name| find(name)),
@@ -131,27 +131,74 @@ impl Mapping {
                 "the source has no password hash column (none of password_hash, \
                  hashed_password, password; its columns: {}): name it with \
                  --map password_hash=COLUMN",
-                table.columns.join(", ")
+                names.join(", ")
             )));
         }
         if mapping.column(Field::Username).is_none() && mapping.column(Field::Email).is_none() {
             return Err(SourceError(format!(
                 "the source has neither a username nor an email column (its columns: {}): \
                  name one with --map username=COLUMN or --map email=COLUMN",
-                table.columns.join(", ")
+                names.join(", ")
+            )));
+        }
+        let hashes = mapping.column(Field::PasswordHash);
+        if let Some(field) = Field::ALL
+            .into_iter()
+            .find(|&f| f != Field::PasswordHash && mapping.column(f) == hashes)
+        {
+            return Err(SourceError(format!(
+                "{} would be read from the password hash column; map it to another \
+                 column, or to none with --map {}=",
+                field.as_str(),
+                field.as_str()
             )));
         }
         Ok(mapping)
+    }
+
+    /// The columns some field is read from, in column order.
+    pub fn columns_used(&self) -> Vec<usize> {
+        let mut used: Vec<usize> = self.columns.iter().flatten().copied().collect();
+        used.sort_unstable();
+        used.dedup();
+        used
     }
 
     fn column(&self, field: Field) -> Option<usize> {
         self.columns[field as usize]
     }
 
-    /// The value of `field` in `row`; an empty value counts as none.
-    pub fn value<'r>(&self, row: &'r [Option<String>], field: Field) -> Option<&'r str> {
-        let value = row.get(self.column(field)?)?.as_deref()?;
-        (!value.is_empty()).then_some(value)
+    fn cell<'r>(&self, row: &'r [Cell], field: Field) -> Option<&'r Cell> {
+        row.get(self.column(field)?)
+    }
+
+    /// The text of `field` in `row`, if it has any: an empty value counts
+    /// as none.
+    pub fn value<'r>(&self, row: &'r [Cell], field: Field) -> Option<&'r str> {
+        match self.cell(row, field)? {
+            Cell::Text(text) if !text.is_empty() => Some(text),
+            _ => None,
+        }
+    }
+
+    /// Whether `row` has a value for `field`, readable or not.
+    pub fn given(&self, row: &[Cell], field: Field) -> bool {
+        match self.cell(row, field) {
+            Some(Cell::Text(text)) => !text.is_empty(),
+            Some(Cell::Unreadable(_)) => true,
+            Some(Cell::Missing) | None => false,
+        }
+    }
+
+    /// Why the values of `row` that fields are read from cannot be read.
+    pub fn unreadable(&self, row: &[Cell]) -> Vec<String> {
+        Field::ALL
+            .into_iter()
+            .filter_map(|field| match self.cell(row, field) {
+                Some(Cell::Unreadable(why)) => Some(format!("{}: {why}", field.as_str())),
+                _ => None,
+            })
+            .collect()
     }
 }
 
@@ -159,11 +206,8 @@ impl Mapping {
 mod tests {
     use super::*;
 
-    fn table(columns: &[&str]) -> Table {
-        Table {
-            columns: columns.iter().map(|c| c.to_string()).collect(),
-            rows: Vec::new(),
-        }
+    fn table(columns: &[&str]) -> Vec<String> {
+        columns.iter().map(|c| c.to_string()).collect()
     }
 
     fn choices(raw: &[&str]) -> Vec<ColumnChoice> {
@@ -210,6 +254,12 @@ mod tests {
             Mapping::resolve(&table(&["username", "password"]), &choices(&["email=mail"]))
                 .unwrap_err();
         assert!(no_column.0.contains("no column mail"), "{no_column}");
+        let hash_as_name = Mapping::resolve(
+            &table(&["username", "password"]),
+            &choices(&["name=password"]),
+        )
+        .unwrap_err();
+        assert!(hash_as_name.0.contains("--map name="), "{hash_as_name}");
         assert!("nickname=x".parse::<ColumnChoice>().is_err());
         assert!("username".parse::<ColumnChoice>().is_err());
     }
@@ -218,9 +268,20 @@ mod tests {
     fn empty_values_count_as_none() {
         let t = table(&["username", "password", "email"]);
         let mapping = Mapping::resolve(&t, &[]).unwrap();
-        let row = vec![Some("bob".into()), Some("h".into()), Some(String::new())];
+        let row = vec![
+            Cell::Text("bob".into()),
+            Cell::Unreadable("not UTF-8 text".into()),
+            Cell::Text(String::new()),
+        ];
         assert_eq!(mapping.value(&row, Field::Username), Some("bob"));
         assert_eq!(mapping.value(&row, Field::Email), None);
+        assert!(!mapping.given(&row, Field::Email));
         assert_eq!(mapping.value(&row, Field::Name), None);
+        assert_eq!(mapping.value(&row, Field::PasswordHash), None);
+        assert!(mapping.given(&row, Field::PasswordHash));
+        assert_eq!(
+            mapping.unreadable(&row),
+            vec!["password_hash: not UTF-8 text".to_owned()]
+        );
     }
 }

@@ -17,16 +17,14 @@ mod source;
 use std::collections::HashMap;
 
 pub use fields::{ColumnChoice, Field};
-pub use report::{Rejection, Report};
+pub use report::{Rejection, Report, printable};
 pub use source::{Source, SourceError};
 
-use crate::app::App;
-use crate::audit::{self, Event, Kind};
 use crate::auth::legacy;
-use crate::client::ClientInfo;
 use crate::domain::{DisplayName, Email, FieldError, Role, Username};
-use crate::store::{NewUser, StoreError};
+use crate::store::{NewUser, Store, StoreError};
 use fields::Mapping;
+use source::Cell;
 
 /// The longest hash the `password_hash` column holds.
 const MAX_HASH_LENGTH: usize = 255;
@@ -35,6 +33,8 @@ pub struct Options {
     pub source: Source,
     pub choices: Vec<ColumnChoice>,
     pub dry_run: bool,
+    /// The server's `REQUIRE_EMAIL`: rows without an email are rejected.
+    pub require_email: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,12 +42,14 @@ pub enum ImportError {
     /// Nothing was written.
     #[error("{0}")]
     Source(#[from] SourceError),
-    /// The gatehouse database failed part way; the rows before stayed.
+    /// The gatehouse database failed part way; the rows before stayed, as
+    /// the report so far says.
     #[error(
-        "stopped after {imported} rows were imported: {cause}; \
-         running the same import again adds the rest"
+        "stopped after {} rows were imported: {cause}; \
+         running the same import again adds the rest",
+        report.imported
     )]
-    Stopped { imported: usize, cause: String },
+    Stopped { report: Box<Report>, cause: String },
 }
 
 /// A row that passed every check.
@@ -62,11 +64,10 @@ struct Account {
     created_at: Option<i64>,
 }
 
-/// Runs an import (or, with `dry_run`, works out what it would do) and
-/// reports it. A real run is audited as `users_imported`.
-pub async fn run(app: &App, options: Options) -> Result<Report, ImportError> {
-    let table = options.source.read().await?;
-    let mapping = Mapping::resolve(&table, &options.choices)?;
+/// Runs an import into `store` (or, with `dry_run`, works out what it
+/// would do) and reports it. The caller audits a real run.
+pub async fn run(store: &Store, options: Options) -> Result<Report, ImportError> {
+    let table = options.source.read(&options.choices).await?;
     let mut report = Report {
         source: options.source.describe(),
         dry_run: options.dry_run,
@@ -76,40 +77,42 @@ pub async fn run(app: &App, options: Options) -> Result<Report, ImportError> {
     let mut claims = Claims::default();
     for (index, row) in table.rows.iter().enumerate() {
         let number = index + 1;
-        let checked = check_row(row, &mapping, &mut claims, number, app.config.require_email);
+        let checked = check_row(
+            row,
+            &table.mapping,
+            &mut claims,
+            number,
+            options.require_email,
+        );
         if let Some(scheme) = checked.scheme {
             *report.schemes.entry(scheme).or_default() += 1;
         }
-        match checked.account {
-            Ok(account) => match settle(app, &account, options.dry_run).await {
-                Ok(Settled::Imported) => {
-                    report.imported += 1;
-                    report.admins += usize::from(account.role == Role::Admin);
+        let account = match checked.account {
+            Ok(account) => account,
+            Err(reasons) => {
+                report.rejected.push(Rejection {
+                    row: number,
+                    who: checked.who,
+                    reasons,
+                });
+                continue;
+            }
+        };
+        match settle(store, &account, options.dry_run).await {
+            Ok(Settled::Imported) => {
+                report.imported += 1;
+                if account.role == Role::Admin {
+                    report.admins.push((number, checked.who));
                 }
-                Ok(Settled::AlreadyPresent) => report.already_present += 1,
-                Err(e) => {
-                    return Err(ImportError::Stopped {
-                        imported: report.imported,
-                        cause: e.to_string(),
-                    });
-                }
-            },
-            Err(reasons) => report.rejected.push(Rejection {
-                row: number,
-                who: checked.who,
-                reasons,
-            }),
+            }
+            Ok(Settled::AlreadyPresent) => report.already_present += 1,
+            Err(e) => {
+                return Err(ImportError::Stopped {
+                    report: Box::new(report),
+                    cause: e.to_string(),
+                });
+            }
         }
-    }
-    if !options.dry_run {
-        let event =
-            Event::new(Kind::UsersImported).detail(report.audit_detail(options.source.kind()));
-        audit::record(app, event, &ClientInfo::default())
-            .await
-            .map_err(|e| ImportError::Stopped {
-                imported: report.imported,
-                cause: format!("the audit event was not written: {e}"),
-            })?;
     }
     Ok(report)
 }
@@ -119,14 +122,13 @@ enum Settled {
     AlreadyPresent,
 }
 
-/// Inserts `account` unless its username or email is taken (in a dry run,
-/// only looks).
-async fn settle(app: &App, account: &Account, dry_run: bool) -> Result<Settled, StoreError> {
+/// Inserts `account` unless its username or email is taken or was
+/// imported before (in a dry run, only looks).
+async fn settle(store: &Store, account: &Account, dry_run: bool) -> Result<Settled, StoreError> {
     let username_key = account.username.as_ref().map(Username::key);
     let email_key = account.email.as_ref().map(Email::key);
-    if app
-        .store
-        .holds_account(username_key.as_deref(), email_key.as_deref())
+    if store
+        .holds_or_imported(username_key.as_deref(), email_key.as_deref())
         .await?
     {
         return Ok(Settled::AlreadyPresent);
@@ -134,9 +136,8 @@ async fn settle(app: &App, account: &Account, dry_run: bool) -> Result<Settled, 
     if dry_run {
         return Ok(Settled::Imported);
     }
-    let inserted = app
-        .store
-        .insert_user(NewUser {
+    let inserted = store
+        .insert_imported_user(NewUser {
             username: account.username.as_ref().map(Username::as_str),
             username_key: username_key.as_deref(),
             email: account.email.as_ref().map(Email::as_str),
@@ -200,14 +201,14 @@ struct Checked {
 }
 
 fn check_row(
-    row: &[Option<String>],
+    row: &[Cell],
     mapping: &Mapping,
     claims: &mut Claims,
     number: usize,
     require_email: bool,
 ) -> Checked {
     let value = |field| mapping.value(row, field);
-    let mut problems = Vec::new();
+    let mut problems = mapping.unreadable(row);
     let username = parsed(value(Field::Username), Username::parse, &mut problems);
     let email = parsed(value(Field::Email), Email::parse, &mut problems);
     let mut name_in = |field: Field| {
@@ -218,10 +219,11 @@ fn check_row(
     let first_name = name_in(Field::FirstName);
     let last_name = name_in(Field::LastName);
 
-    if value(Field::Username).is_none() && value(Field::Email).is_none() {
+    let given = |field| mapping.given(row, field);
+    if !given(Field::Username) && !given(Field::Email) {
         problems.push("neither a username nor an email".to_owned());
     }
-    if require_email && value(Field::Email).is_none() {
+    if require_email && !given(Field::Email) {
         problems.push("no email, and REQUIRE_EMAIL is true".to_owned());
     }
     problems.extend(claims.claim(number, username.as_ref(), email.as_ref()));
@@ -233,6 +235,7 @@ fn check_row(
             problems.push(reason);
             None
         }
+        None if given(Field::PasswordHash) => None,
         None => {
             problems.push("no password hash".to_owned());
             None
@@ -251,8 +254,9 @@ fn check_row(
             Some(seconds) => Some(Some(seconds)),
             None => {
                 problems.push(format!(
-                    "created_at: {raw:?} is not a date (Unix seconds, RFC 3339 or \
-                     YYYY-MM-DD HH:MM:SS); --map created_at= dates the accounts now"
+                    "created_at: {raw:?} is not a date from 1970 to 9999 (Unix seconds, \
+                     RFC 3339 or YYYY-MM-DD HH:MM:SS); --map created_at= dates the \
+                     accounts now"
                 ));
                 None
             }

@@ -21,8 +21,8 @@ pub struct Report {
     /// Rows per hash scheme, over the rows whose hash gatehouse verifies.
     pub schemes: BTreeMap<&'static str, usize>,
     pub imported: usize,
-    /// Of the imported rows, those with the admin role.
-    pub admins: usize,
+    /// The imported rows with the admin role: their numbers and names.
+    pub admins: Vec<(usize, Option<String>)>,
     pub already_present: usize,
     pub rejected: Vec<Rejection>,
 }
@@ -34,7 +34,7 @@ impl Report {
             "rows_read": self.rows_read,
             "schemes": self.schemes,
             "imported": self.imported,
-            "admins": self.admins,
+            "admins": self.admins.len(),
             "already_present": self.already_present,
             "rejected": self.rejected.len(),
         })
@@ -62,25 +62,88 @@ impl fmt::Display for Report {
             writeln!(f, "hash schemes: {}", schemes.join(", "))?;
         }
         write!(f, "{imported}: {}", self.imported)?;
-        if self.admins > 0 {
-            write!(f, " ({} with the admin role)", self.admins)?;
+        if !self.admins.is_empty() {
+            write!(f, " ({} with the admin role)", self.admins.len())?;
         }
         writeln!(f)?;
+        // Admins are named: an older backend may have let anyone pick a role.
+        for (row, who) in &self.admins {
+            writeln!(f, "  admin: row {row}{}", named(who.as_deref()))?;
+        }
         writeln!(f, "already present: {}", self.already_present)?;
         writeln!(f, "rejected: {}", self.rejected.len())?;
         for rejection in &self.rejected {
-            let who = rejection
-                .who
-                .as_deref()
-                .map(|who| format!(" ({who})"))
-                .unwrap_or_default();
             writeln!(
                 f,
-                "  row {}{who}: {}",
+                "  row {}{}: {}",
                 rejection.row,
-                rejection.reasons.join("; ")
+                named(rejection.who.as_deref()),
+                printable(&rejection.reasons.join("; "))
             )?;
         }
         Ok(())
+    }
+}
+
+/// ` (name)` for a row's username or email, made printable and cut short.
+fn named(who: Option<&str>) -> String {
+    const LONGEST: usize = 80;
+    who.map(|who| {
+        let mut shown: String = who.chars().take(LONGEST).collect();
+        if who.chars().count() > LONGEST {
+            shown.push('…');
+        }
+        format!(" ({})", printable(&shown))
+    })
+    .unwrap_or_default()
+}
+
+/// `text` with every character that could drive or disguise a terminal
+/// (control, invisible and bidirectional ones) written as an escape: the
+/// names and column names come from tables anyone could register into.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() || crate::domain::is_invisible_formatting(c) {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_report_counts_and_lists_rejections_without_hidden_characters() {
+        let report = Report {
+            source: "CSV file users.csv".into(),
+            dry_run: true,
+            rows_read: 3,
+            schemes: [("bcrypt", 2)].into_iter().collect(),
+            imported: 1,
+            admins: vec![(1, Some("root".into()))],
+            already_present: 1,
+            rejected: vec![Rejection {
+                row: 3,
+                who: Some("eve\u{1b}[2J\u{202E}".into()),
+                reasons: vec!["first".into(), "second".into()],
+            }],
+        };
+        assert_eq!(
+            report.to_string(),
+            "dry run: nothing is written\n\
+             source: CSV file users.csv\n\
+             rows read: 3\n\
+             hash schemes: bcrypt 2\n\
+             would be imported: 1 (1 with the admin role)\n  \
+             admin: row 1 (root)\n\
+             already present: 1\n\
+             rejected: 1\n  \
+             row 3 (eve\\u{1b}[2J\\u{202e}): first; second\n"
+        );
     }
 }

@@ -8,9 +8,12 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::Connection as _;
+use sqlx::Row as _;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+
+use super::fields::{ColumnChoice, Mapping};
 
 /// How long a database source may take to answer the connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -27,8 +30,8 @@ fn unreadable(what: impl std::fmt::Display) -> SourceError {
     SourceError(what.to_string())
 }
 
-/// A source named on the command line.
-#[derive(Debug, Clone)]
+/// A source named on the command line. Not `Debug`: its options hold the
+/// database password.
 pub enum Source {
     MySql {
         options: MySqlConnectOptions,
@@ -46,12 +49,26 @@ pub enum Source {
     JsonLines(PathBuf),
 }
 
-/// A source read whole: its column names, and every row's values in the
-/// same order (`None` for SQL NULL, a missing JSON key or an empty CSV cell).
-#[derive(Debug, Default)]
+/// One value of a source row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cell {
+    /// SQL NULL, a missing JSON key, an empty CSV cell, or a column no
+    /// field is read from.
+    Missing,
+    Text(String),
+    /// A value that is not text (invalid UTF-8, a JSON array or object):
+    /// the row is rejected with this reason, the rest of the source is not.
+    Unreadable(String),
+}
+
+/// A source read whole: its column names, the columns the fields are read
+/// from, and every row's values in column order (only the mapped columns'
+/// values are read; the others are [`Cell::Missing`]).
+#[derive(Debug)]
 pub struct Table {
     pub columns: Vec<String>,
-    pub rows: Vec<Vec<Option<String>>>,
+    pub mapping: Mapping,
+    pub rows: Vec<Vec<Cell>>,
 }
 
 impl Source {
@@ -154,13 +171,15 @@ impl Source {
         }
     }
 
-    pub async fn read(&self) -> Result<Table, SourceError> {
+    /// Reads the source: its columns, the mapping `choices` settle on
+    /// them, and the mapped columns of every row.
+    pub async fn read(&self, choices: &[ColumnChoice]) -> Result<Table, SourceError> {
         match self {
-            Source::MySql { options, table } => read_mysql(options, table).await,
-            Source::Postgres { options, table } => read_postgres(options, table).await,
-            Source::Sqlite { options, table } => read_sqlite(options, table).await,
-            Source::Csv(path) => read_csv(path),
-            Source::JsonLines(path) => read_json_lines(path),
+            Source::MySql { options, table } => read_mysql(options, table, choices).await,
+            Source::Postgres { options, table } => read_postgres(options, table, choices).await,
+            Source::Sqlite { options, table } => read_sqlite(options, table, choices).await,
+            Source::Csv(path) => read_csv(path, choices),
+            Source::JsonLines(path) => read_json_lines(path, choices),
         }
     }
 }
@@ -179,16 +198,20 @@ where
     }
 }
 
-/// The query that reads every column of `table` as text, in the order of
-/// its `id` column when it has one (so "the first row wins" means the
-/// oldest account), quoting each name for the dialect.
+/// The query that reads the columns `used` of `table`, each through
+/// `as_text`, in the order of the table's `id` column when it has one (so
+/// "the first row wins" means the oldest account).
 fn select_as_text(
     columns: &[String],
+    used: &[usize],
     table: &str,
     quote: fn(&str) -> String,
-    as_text: fn(String) -> String,
+    as_text: &dyn Fn(usize, String) -> String,
 ) -> sqlx::AssertSqlSafe<String> {
-    let values: Vec<String> = columns.iter().map(|c| as_text(quote(c))).collect();
+    let values: Vec<String> = used
+        .iter()
+        .map(|&i| as_text(i, quote(&columns[i])))
+        .collect();
     let order = columns
         .iter()
         .find(|c| c.eq_ignore_ascii_case("id"))
@@ -224,36 +247,79 @@ fn query_failed(e: sqlx::Error) -> SourceError {
     unreadable(format!("cannot read the source table: {e}"))
 }
 
-async fn read_mysql(options: &MySqlConnectOptions, table: &str) -> Result<Table, SourceError> {
+/// MySQL's binary string types: read as bytes, which must be UTF-8. A cast
+/// to CHAR would turn bytes that are not into `?`, silently altering them.
+fn is_binary(mysql_type: &str) -> bool {
+    matches!(
+        mysql_type.to_ascii_lowercase().as_str(),
+        "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob"
+    )
+}
+
+async fn read_mysql(
+    options: &MySqlConnectOptions,
+    table: &str,
+    choices: &[ColumnChoice],
+) -> Result<Table, SourceError> {
     let mut conn: MySqlConnection = connect(MySqlConnection::connect_with(options)).await?;
     // TIMESTAMP columns are read in UTC, as every other date is taken to be.
     sqlx::query("SET SESSION time_zone = '+00:00'")
         .execute(&mut conn)
         .await
         .map_err(query_failed)?;
-    let columns: Vec<String> = sqlx::query_scalar(
-        "SELECT CAST(COLUMN_NAME AS CHAR) FROM information_schema.COLUMNS \
+    let described: Vec<(String, String)> = sqlx::query_as(
+        "SELECT CAST(COLUMN_NAME AS CHAR), CAST(DATA_TYPE AS CHAR) FROM information_schema.COLUMNS \
          WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
     )
     .bind(table)
     .fetch_all(&mut conn)
     .await
     .map_err(query_failed)?;
-    if columns.is_empty() {
+    if described.is_empty() {
         return Err(no_table(table));
     }
-    let query = select_as_text(&columns, table, backticked, |c| {
-        format!("CAST({c} AS CHAR)")
+    let (columns, types): (Vec<String>, Vec<String>) = described.into_iter().unzip();
+    let mapping = Mapping::resolve(&columns, choices)?;
+    let used = mapping.columns_used();
+    let binary: Vec<bool> = used.iter().map(|&i| is_binary(&types[i])).collect();
+    let query = select_as_text(&columns, &used, table, backticked, &|i, c| {
+        if is_binary(&types[i]) {
+            c
+        } else {
+            format!("CAST({c} AS CHAR)")
+        }
     });
     let rows = sqlx::query(query)
         .fetch_all(&mut conn)
         .await
         .map_err(query_failed)?;
     let _ = conn.close().await;
-    texts(columns, &rows)
+    let rows = rows
+        .iter()
+        .map(|row| {
+            let mut cells = vec![Cell::Missing; columns.len()];
+            for (at, (&column, &bytes)) in used.iter().zip(&binary).enumerate() {
+                cells[column] = if bytes {
+                    bytes_cell(row.try_get::<Option<Vec<u8>>, _>(at))
+                } else {
+                    text_cell(row.try_get::<Option<String>, _>(at))
+                };
+            }
+            cells
+        })
+        .collect();
+    Ok(Table {
+        columns,
+        mapping,
+        rows,
+    })
 }
 
-async fn read_postgres(options: &PgConnectOptions, table: &str) -> Result<Table, SourceError> {
+async fn read_postgres(
+    options: &PgConnectOptions,
+    table: &str,
+    choices: &[ColumnChoice],
+) -> Result<Table, SourceError> {
     let options = options.clone().options([("TimeZone", "UTC")]);
     let mut conn: PgConnection = connect(PgConnection::connect_with(&options)).await?;
     let columns: Vec<String> = sqlx::query_scalar(
@@ -267,16 +333,24 @@ async fn read_postgres(options: &PgConnectOptions, table: &str) -> Result<Table,
     if columns.is_empty() {
         return Err(no_table(table));
     }
-    let query = select_as_text(&columns, table, double_quoted, |c| format!("{c}::text"));
+    let mapping = Mapping::resolve(&columns, choices)?;
+    let used = mapping.columns_used();
+    let query = select_as_text(&columns, &used, table, double_quoted, &|_, c| {
+        format!("{c}::text")
+    });
     let rows = sqlx::query(query)
         .fetch_all(&mut conn)
         .await
         .map_err(query_failed)?;
     let _ = conn.close().await;
-    texts(columns, &rows)
+    Ok(text_table(columns, mapping, &used, &rows))
 }
 
-async fn read_sqlite(options: &SqliteConnectOptions, table: &str) -> Result<Table, SourceError> {
+async fn read_sqlite(
+    options: &SqliteConnectOptions,
+    table: &str,
+    choices: &[ColumnChoice],
+) -> Result<Table, SourceError> {
     let mut conn: SqliteConnection = connect(SqliteConnection::connect_with(options)).await?;
     let columns: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info(?)")
         .bind(table)
@@ -286,7 +360,9 @@ async fn read_sqlite(options: &SqliteConnectOptions, table: &str) -> Result<Tabl
     if columns.is_empty() {
         return Err(no_table(table));
     }
-    let query = select_as_text(&columns, table, double_quoted, |c| {
+    let mapping = Mapping::resolve(&columns, choices)?;
+    let used = mapping.columns_used();
+    let query = select_as_text(&columns, &used, table, double_quoted, &|_, c| {
         format!("CAST({c} AS TEXT)")
     });
     let rows = sqlx::query(query)
@@ -294,11 +370,31 @@ async fn read_sqlite(options: &SqliteConnectOptions, table: &str) -> Result<Tabl
         .await
         .map_err(query_failed)?;
     let _ = conn.close().await;
-    texts(columns, &rows)
+    Ok(text_table(columns, mapping, &used, &rows))
 }
 
-/// Decodes rows whose every column was cast to text.
-fn texts<R>(columns: Vec<String>, rows: &[R]) -> Result<Table, SourceError>
+fn text_cell(value: Result<Option<String>, sqlx::Error>) -> Cell {
+    match value {
+        Ok(Some(text)) if !text.is_empty() => Cell::Text(text),
+        Ok(_) => Cell::Missing,
+        Err(_) => Cell::Unreadable("not readable as UTF-8 text".to_owned()),
+    }
+}
+
+fn bytes_cell(value: Result<Option<Vec<u8>>, sqlx::Error>) -> Cell {
+    match value {
+        Ok(Some(bytes)) => text_cell(
+            String::from_utf8(bytes)
+                .map(Some)
+                .map_err(|e| sqlx::Error::Decode(Box::new(e))),
+        ),
+        Ok(None) => Cell::Missing,
+        Err(e) => text_cell(Err(e)),
+    }
+}
+
+/// Places rows whose selected columns (`used`) were all cast to text.
+fn text_table<R>(columns: Vec<String>, mapping: Mapping, used: &[usize], rows: &[R]) -> Table
 where
     R: sqlx::Row,
     for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
@@ -306,25 +402,22 @@ where
 {
     let rows = rows
         .iter()
-        .enumerate()
-        .map(|(n, row)| {
-            (0..columns.len())
-                .map(|i| {
-                    row.try_get::<Option<String>, _>(i).map_err(|e| {
-                        unreadable(format!(
-                            "row {}, column {}: not readable as text: {e}",
-                            n + 1,
-                            columns[i]
-                        ))
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()
+        .map(|row| {
+            let mut cells = vec![Cell::Missing; columns.len()];
+            for (at, &column) in used.iter().enumerate() {
+                cells[column] = text_cell(row.try_get::<Option<String>, _>(at));
+            }
+            cells
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Table { columns, rows })
+        .collect();
+    Table {
+        columns,
+        mapping,
+        rows,
+    }
 }
 
-fn read_csv(path: &std::path::Path) -> Result<Table, SourceError> {
+fn read_csv(path: &std::path::Path, choices: &[ColumnChoice]) -> Result<Table, SourceError> {
     let cannot = |e: csv::Error| unreadable(format!("cannot read {}: {e}", path.display()));
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
@@ -336,21 +429,33 @@ fn read_csv(path: &std::path::Path) -> Result<Table, SourceError> {
         .iter()
         .map(str::to_owned)
         .collect();
+    let mapping = Mapping::resolve(&columns, choices)?;
+    let used = mapping.columns_used();
     let mut rows = Vec::new();
-    for record in reader.records() {
+    // Byte records: a cell that is not UTF-8 rejects its row if a field is
+    // read from it, and nothing otherwise.
+    for record in reader.byte_records() {
         let record = record.map_err(cannot)?;
-        // CSV has no NULL: an empty cell is a value not given.
-        rows.push(
-            record
-                .iter()
-                .map(|cell| (!cell.is_empty()).then(|| cell.to_owned()))
-                .collect(),
-        );
+        let mut cells = vec![Cell::Missing; columns.len()];
+        for &column in &used {
+            let raw = record.get(column).unwrap_or_default();
+            // CSV has no NULL: an empty cell is a value not given.
+            cells[column] = match std::str::from_utf8(raw) {
+                Ok("") => Cell::Missing,
+                Ok(text) => Cell::Text(text.to_owned()),
+                Err(_) => Cell::Unreadable("not UTF-8 text".to_owned()),
+            };
+        }
+        rows.push(cells);
     }
-    Ok(Table { columns, rows })
+    Ok(Table {
+        columns,
+        mapping,
+        rows,
+    })
 }
 
-fn read_json_lines(path: &std::path::Path) -> Result<Table, SourceError> {
+fn read_json_lines(path: &std::path::Path, choices: &[ColumnChoice]) -> Result<Table, SourceError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| unreadable(format!("cannot read {}: {e}", path.display())))?;
     let mut columns: Vec<String> = Vec::new();
@@ -360,35 +465,73 @@ fn read_json_lines(path: &std::path::Path) -> Result<Table, SourceError> {
             continue;
         }
         let at = || format!("{} line {}", path.display(), n + 1);
-        let value: serde_json::Value = serde_json::from_str(line)
-            .map_err(|e| unreadable(format!("{}: not JSON: {e}", at())))?;
-        let serde_json::Value::Object(object) = value else {
-            return Err(unreadable(format!("{}: not a JSON object", at())));
-        };
-        for key in object.keys() {
+        let object = json_object(line).map_err(|why| unreadable(format!("{}: {why}", at())))?;
+        for (key, _) in &object {
             if !columns.contains(key) {
                 columns.push(key.clone());
             }
         }
-        objects.push((at(), object));
+        objects.push(object);
     }
+    let mapping = Mapping::resolve(&columns, choices)?;
+    let used = mapping.columns_used();
     let rows = objects
         .into_iter()
-        .map(|(at, object)| {
-            columns
-                .iter()
-                .map(|column| match object.get(column) {
-                    None | Some(serde_json::Value::Null) => Ok(None),
-                    Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+        .map(|object| {
+            let mut cells = vec![Cell::Missing; columns.len()];
+            for &column in &used {
+                let value = object.iter().find(|(key, _)| *key == columns[column]);
+                cells[column] = match value.map(|(_, v)| v) {
+                    None | Some(serde_json::Value::Null) => Cell::Missing,
+                    Some(serde_json::Value::String(s)) if s.is_empty() => Cell::Missing,
+                    Some(serde_json::Value::String(s)) => Cell::Text(s.clone()),
                     Some(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
-                        Ok(Some(v.to_string()))
+                        Cell::Text(v.to_string())
                     }
-                    Some(_) => Err(unreadable(format!(
-                        "{at}: {column} is an array or object, not a value"
-                    ))),
-                })
-                .collect::<Result<Vec<_>, _>>()
+                    Some(_) => Cell::Unreadable("an array or object, not a value".to_owned()),
+                };
+            }
+            cells
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Table { columns, rows })
+        .collect();
+    Ok(Table {
+        columns,
+        mapping,
+        rows,
+    })
+}
+
+/// One JSON Lines line as its keys and values in order, refusing anything
+/// but an object, and a key given twice (which of the two is meant cannot
+/// be known, as in a request body).
+fn json_object(line: &str) -> Result<Vec<(String, serde_json::Value)>, String> {
+    use serde::de::{Deserializer, Error, MapAccess, Visitor};
+
+    struct Pairs;
+    impl<'de> Visitor<'de> for Pairs {
+        type Value = Vec<(String, serde_json::Value)>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+
+        fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+            let mut pairs: Vec<(String, serde_json::Value)> = Vec::new();
+            while let Some((key, value)) = map.next_entry::<String, serde_json::Value>()? {
+                if pairs.iter().any(|(k, _)| *k == key) {
+                    return Err(M::Error::custom(format!("the key {key:?} is given twice")));
+                }
+                pairs.push((key, value));
+            }
+            Ok(pairs)
+        }
+    }
+    let mut deserializer = serde_json::Deserializer::from_str(line);
+    let pairs = deserializer
+        .deserialize_map(Pairs)
+        .map_err(|e| format!("not a JSON object: {e}"))?;
+    deserializer
+        .end()
+        .map_err(|e| format!("not a JSON object: {e}"))?;
+    Ok(pairs)
 }

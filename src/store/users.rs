@@ -119,6 +119,22 @@ fn leaves_no_admin(enabled_admins: &[String], id: &str, still_admin: Option<bool
     removed && enabled_admins.len() == 1
 }
 
+/// What `gatehouse_imported_keys` keeps of an imported account's username
+/// and email: SHA-256 digests of the keys, so the table holds no address or
+/// name in the clear once the account is gone.
+fn import_digests(username_key: Option<&str>, email_key: Option<&str>) -> Vec<String> {
+    use sha2::{Digest, Sha256};
+    let digest = |kind: &str, key: &str| {
+        let hash = Sha256::digest(format!("{kind}:{key}").as_bytes());
+        hash.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    username_key
+        .map(|key| digest("username", key))
+        .into_iter()
+        .chain(email_key.map(|key| digest("email", key)))
+        .collect()
+}
+
 /// Escapes LIKE wildcards so a search for `a_b` matches only `a_b…`.
 fn like_prefix(prefix: &str) -> String {
     let mut pattern = String::with_capacity(prefix.len() + 1);
@@ -135,7 +151,7 @@ fn like_prefix(prefix: &str) -> String {
 impl Store {
     #[tracing::instrument(skip_all)]
     pub async fn insert_user(&self, new: NewUser<'_>) -> StoreResult<User> {
-        match self.insert_user_row(&new).await {
+        match self.insert_user_row(&new, &[]).await {
             Err(StoreError::EmailTaken) => {
                 Err(self.name_or_email_taken(new.username_key, None).await)
             }
@@ -174,13 +190,35 @@ impl Store {
         }
     }
 
-    async fn insert_user_row(&self, new: &NewUser<'_>) -> StoreResult<User> {
+    /// Inserts a user brought in by `import-users`, and remembers its
+    /// username and email as imported, in one transaction.
+    #[tracing::instrument(skip_all)]
+    pub async fn insert_imported_user(&self, new: NewUser<'_>) -> StoreResult<User> {
+        let digests = import_digests(new.username_key, new.email_key);
+        match self.insert_user_row(&new, &digests).await {
+            Err(StoreError::EmailTaken) => {
+                Err(self.name_or_email_taken(new.username_key, None).await)
+            }
+            inserted => inserted,
+        }
+    }
+
+    /// Inserts the user and records `imported` digests (see
+    /// [`import_digests`]) in one transaction.
+    async fn insert_user_row(&self, new: &NewUser<'_>, imported: &[String]) -> StoreResult<User> {
+        let dialect = self.dialect();
         let id = Uuid::now_v7();
         let at = now();
         let created_at = new.created_at.unwrap_or(at);
         let id_text = id.to_string();
         let id_text = id_text.as_str();
+        let remember = format!(
+            "INSERT INTO gatehouse_imported_keys (digest, imported_at) VALUES (?, ?){}",
+            dialect.keep_existing_row("digest")
+        );
+        let remember = remember.as_str();
         writing!(self, conn => {
+            let mut tx = conn.begin_with(dialect.begin_write()).await?;
             sqlx::query(
                 "INSERT INTO gatehouse_users (id, username, username_key, email, email_key, name, \
                  first_name, last_name, password_hash, role, disabled, created_at, updated_at) \
@@ -198,26 +236,41 @@ impl Store {
             .bind(new.role.as_str())
             .bind(created_at)
             .bind(at)
-            .execute(conn)
+            .execute(&mut *tx)
             .await?;
+            for digest in imported {
+                sqlx::query(sqlx::AssertSqlSafe(remember))
+                    .bind(digest)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
         });
         self.user_by_id(id).await?.ok_or(StoreError::NotFound)
     }
 
     /// Whether an account has this username or this email (given as the
-    /// case-folded keys uniqueness is decided on).
+    /// case-folded keys uniqueness is decided on), or an earlier import
+    /// brought one of them in: its account may since have been deleted or
+    /// renamed, and importing it again would bring it back.
     #[tracing::instrument(skip_all)]
-    pub async fn holds_account(
+    pub async fn holds_or_imported(
         &self,
         username_key: Option<&str>,
         email_key: Option<&str>,
     ) -> StoreResult<bool> {
+        let digests = import_digests(username_key, email_key);
+        let (first, second) = (digests.first(), digests.get(1));
         let held: i64 = on_pool!(self, conn => {
             sqlx::query_scalar(
-                "SELECT COUNT(*) FROM gatehouse_users WHERE username_key = ? OR email_key = ?",
+                "SELECT (SELECT COUNT(*) FROM gatehouse_users WHERE username_key = ? OR email_key = ?) \
+                      + (SELECT COUNT(*) FROM gatehouse_imported_keys WHERE digest = ? OR digest = ?)",
             )
             .bind(username_key)
             .bind(email_key)
+            .bind(first)
+            .bind(second)
             .fetch_one(conn)
             .await?
         });

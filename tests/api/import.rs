@@ -17,7 +17,9 @@ on_both_databases!(
     the_flask_table_beside_gatehouse_moves_in_and_stays_untouched,
     the_fastapi_table_imports_with_its_map_line,
     csv_and_json_lines_files_import,
+    a_flask_sqlalchemy_sqlite_file_imports_and_stays_unchanged,
     an_unreadable_source_imports_nothing_and_exits_2,
+    an_unreadable_or_impossible_value_rejects_only_its_row,
 );
 
 /// The password of every fixture hash imported here.
@@ -154,7 +156,12 @@ async fn the_flask_table_beside_gatehouse_moves_in_and_stays_untouched(backend: 
 
     let dry = import(&db, &[&db.url, "--dry-run"]);
     assert_exit(&dry, 1);
-    assert!(stdout(&dry).starts_with("dry run: nothing is written"));
+    let into = match backend {
+        Backend::Sqlite => "into: the SQLite file ",
+        Backend::MySql => "into: the MySQL database ",
+    };
+    assert!(stdout(&dry).starts_with(into), "{}", stdout(&dry));
+    assert!(stdout(&dry).contains("\ndry run: nothing is written\n"));
     assert_eq!(count(&dry, "rows read"), good + 5);
     assert_eq!(count(&dry, "would be imported"), good);
     assert_eq!(count(&dry, "already present"), 0);
@@ -230,6 +237,33 @@ async fn the_flask_table_beside_gatehouse_moves_in_and_stays_untouched(backend: 
         "the old table is untouched"
     );
 
+    // An imported account deleted since is not brought back by another run,
+    // nor one renamed since under its old name.
+    let gone = app.login("flask1", OLD_PASSWORD).await;
+    let deleted = app
+        .request(
+            reqwest::Method::DELETE,
+            "/me",
+            Some(&gone),
+            Some(json!({"password": OLD_PASSWORD})),
+        )
+        .await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let renamed = app.login("flask2", OLD_PASSWORD).await;
+    let patched = app
+        .request(
+            reqwest::Method::PATCH,
+            "/me",
+            Some(&renamed),
+            Some(json!({"username": "flask2-renamed"})),
+        )
+        .await;
+    assert_eq!(patched.status(), StatusCode::OK);
+    let after_changes = import(&db, &[&db.url]);
+    assert_eq!(count(&after_changes, "imported"), 0);
+    assert_eq!(count(&after_changes, "already present"), good);
+    assert_eq!(account_count(&db).await, good - 1);
+
     let admin = app.admin_token("root").await;
     let events: Value = app
         .get("/admin/audit?kind=users_imported", &admin)
@@ -238,8 +272,8 @@ async fn the_flask_table_beside_gatehouse_moves_in_and_stays_untouched(backend: 
         .await
         .unwrap();
     let events = events["events"].as_array().unwrap();
-    assert_eq!(events.len(), 3, "one per real run, none for the dry run");
-    let detail = &events[2]["detail"];
+    assert_eq!(events.len(), 4, "one per real run, none for the dry run");
+    let detail = &events[3]["detail"];
     assert_eq!(detail["imported"], good);
     assert_eq!(detail["rejected"], 5);
     assert_eq!(detail["source"], backend_kind(backend));
@@ -256,10 +290,16 @@ async fn the_fastapi_table_imports_with_its_map_line(backend: Backend) {
     let db = Arc::new(TestDatabase::create(backend).await);
     // The FastAPI backend's table (its real name is `users` too): the
     // first name in `name`, the last name in `username`, login by email.
-    db.execute(
+    // On MySQL its email column is binary here: read as bytes, which must
+    // be UTF-8 (a cast to text would turn other bytes into `?`).
+    let email_type = match backend {
+        Backend::Sqlite => "VARCHAR(255)",
+        Backend::MySql => "VARBINARY(255)",
+    };
+    db.execute(&format!(
         "CREATE TABLE fastapi_users (id INTEGER PRIMARY KEY, name VARCHAR(100), \
-         username VARCHAR(100), email VARCHAR(255) NOT NULL, hashed_password VARCHAR(255))",
-    )
+         username VARCHAR(100), email {email_type} NOT NULL, hashed_password VARCHAR(255))"
+    ))
     .await;
     let rows = [
         (
@@ -288,6 +328,13 @@ async fn the_fastapi_table_imports_with_its_map_line(backend: Backend) {
         values.join(", ")
     ))
     .await;
+    // `caf\xe9@example.com`: Latin-1, not UTF-8.
+    db.execute(&format!(
+        "INSERT INTO fastapi_users VALUES (4, 'Léa', 'Café', \
+         X'636166e9406578616d706c652e636f6d', '{}')",
+        fixture_hash("bcrypt-2b")
+    ))
+    .await;
     let map_line = [
         "--table",
         "fastapi_users",
@@ -305,12 +352,14 @@ async fn the_fastapi_table_imports_with_its_map_line(backend: Backend) {
     let imported = import(&db, &args);
     assert_exit(&imported, 1);
     assert_eq!(count(&imported, "imported"), 2);
-    assert!(
-        stdout(&imported)
-            .contains("row 3 (ADA@Example.com): duplicate of row 1: the same email, ignoring case"),
-        "{}",
-        stdout(&imported)
-    );
+    assert_eq!(count(&imported, "rejected"), 2);
+    for expected in [
+        "row 3 (ADA@Example.com): duplicate of row 1: the same email, ignoring case",
+        "row 4: email: not readable as UTF-8 text",
+    ] {
+        let report = stdout(&imported);
+        assert!(report.contains(expected), "{expected}\n{report}");
+    }
 
     let app = TestApp::spawn_on(db.clone(), Settings::new()).await;
     // The FastAPI client's own login body.
@@ -356,7 +405,9 @@ async fn csv_and_json_lines_files_import(backend: Backend) {
     let imported = import(&db, &[csv_path]);
     assert_exit(&imported, 0);
     assert_eq!(count(&imported, "imported"), 2);
-    assert!(stdout(&imported).contains("(1 with the admin role)"));
+    assert!(
+        stdout(&imported).contains("imported: 2 (1 with the admin role)\n  admin: row 1 (carol)\n")
+    );
     // Importing twice adds nothing, and still exits 0.
     let again = import(&db, &[csv_path]);
     assert_exit(&again, 0);
@@ -393,6 +444,56 @@ async fn csv_and_json_lines_files_import(backend: Backend) {
     .await;
 }
 
+async fn a_flask_sqlalchemy_sqlite_file_imports_and_stays_unchanged(backend: Backend) {
+    let db = Arc::new(TestDatabase::create(backend).await);
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("site.db");
+    {
+        use sqlx::Connection as _;
+        let url = format!("sqlite://{}?mode=rwc", site.display());
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        // Flask-SQLAlchemy's table name, and the text SQLAlchemy stores
+        // for a DATETIME on SQLite.
+        sqlx::raw_sql(
+            "CREATE TABLE user (id INTEGER PRIMARY KEY, username VARCHAR(80) UNIQUE NOT NULL, \
+             email VARCHAR(120), password_hash VARCHAR(128), created_at DATETIME)",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        for (id, username, scheme) in [(1, "ivy", "werkzeug-scrypt"), (2, "jack", "bcrypt-2y")] {
+            sqlx::query("INSERT INTO user VALUES (?, ?, NULL, ?, '2024-05-01 12:30:00.123456')")
+                .bind(id)
+                .bind(username)
+                .bind(fixture_hash(scheme))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        conn.close().await.unwrap();
+    }
+    let before = std::fs::read(&site).unwrap();
+    let source = format!("sqlite://{}", site.display());
+    let imported = import(&db, &[&source, "--table", "user"]);
+    assert_exit(&imported, 0);
+    assert_eq!(count(&imported, "imported"), 2);
+    assert_eq!(
+        std::fs::read(&site).unwrap(),
+        before,
+        "the source is only read"
+    );
+
+    let app = TestApp::spawn_on(db.clone(), Settings::new()).await;
+    for username in ["ivy", "jack"] {
+        let user = logs_in(
+            &app,
+            json!({"username": username, "password": OLD_PASSWORD}),
+        )
+        .await;
+        assert_eq!(user["created_at"], "2024-05-01T12:30:00Z");
+    }
+}
+
 async fn an_unreadable_source_imports_nothing_and_exits_2(backend: Backend) {
     let db = Arc::new(TestDatabase::create(backend).await);
     let dir = tempfile::tempdir().unwrap();
@@ -409,6 +510,12 @@ async fn an_unreadable_source_imports_nothing_and_exits_2(backend: Backend) {
         format!("{{\"username\":\"zoe\",\"password\":\"{hash}\"}}\n{{not json\n"),
     )
     .unwrap();
+    let twice = dir.path().join("twice.jsonl");
+    std::fs::write(
+        &twice,
+        format!("{{\"username\":\"kim\",\"username\":\"admin\",\"password\":\"{hash}\"}}\n"),
+    )
+    .unwrap();
     let missing = dir.path().join("missing.csv");
     let path = |p: &std::path::Path| p.to_str().unwrap().to_owned();
     let cases: Vec<(Vec<String>, &str)> = vec![
@@ -416,7 +523,11 @@ async fn an_unreadable_source_imports_nothing_and_exits_2(backend: Backend) {
         (vec![path(&no_hash)], "no password hash column"),
         (vec![path(&no_identity)], "neither a username nor an email"),
         (vec![path(&ragged)], "cannot read"),
-        (vec![path(&broken)], "line 2: not JSON"),
+        (vec![path(&broken)], "line 2: not a JSON object"),
+        (
+            vec![path(&twice)],
+            "line 1: not a JSON object: the key \"username\" is given twice",
+        ),
         (
             vec![path(&no_hash), "--table".into(), "users".into()],
             "--table",
@@ -538,4 +649,45 @@ mod from_postgres {
         .await
         .unwrap();
     }
+}
+
+async fn an_unreadable_or_impossible_value_rejects_only_its_row(backend: Backend) {
+    let db = Arc::new(TestDatabase::create(backend).await);
+    let dir = tempfile::tempdir().unwrap();
+    let hash = fixture_hash("bcrypt-2b");
+    let csv = dir.path().join("awkward.csv");
+    let mut bytes = b"username,password,avatar,created_at\n".to_vec();
+    // A column no field is read from may hold anything.
+    bytes.extend(format!("kim,{hash},").as_bytes());
+    bytes.extend(b"\x89PNG\xff\x00,2024-05-01\n");
+    // A field's column that is not UTF-8 rejects that row only.
+    bytes.extend(b"l\xe9o,");
+    bytes.extend(format!("{hash},,\n").as_bytes());
+    // Dates an account cannot have been made on.
+    bytes.extend(format!("old,{hash},,-100000000000\n").as_bytes());
+    bytes.extend(format!("future,{hash},,99999-01-01\n").as_bytes());
+    // Hashes that parse but could never verify.
+    bytes.extend(format!("badscrypt,scrypt:65536:1:1$salt${},,\n", "00".repeat(64)).as_bytes());
+    bytes.extend(format!("badbcrypt,$2b$06${},,\n", "!".repeat(53)).as_bytes());
+    bytes.extend(
+        b"hugep,\"$argon2id$v=19$m=65536,t=1,p=536870912$c29tZXNhbHQ$aGFzaGhhc2hoYXNoaGFzaA\",,\n",
+    );
+    std::fs::write(&csv, bytes).unwrap();
+    let output = import(&db, &[csv.to_str().unwrap()]);
+    assert_exit(&output, 1);
+    let report = stdout(&output);
+    assert_eq!(count(&output, "imported"), 1, "{report}");
+    for expected in [
+        "row 2: username: not UTF-8 text",
+        "row 3 (old): created_at: \"-100000000000\" is not a date from 1970 to 9999",
+        "row 4 (future): created_at:",
+        "row 5 (badscrypt): password hash: malformed werkzeug-scrypt hash",
+        "row 6 (badbcrypt): password hash: malformed bcrypt hash",
+        "row 7 (hugep): password hash: argon2 hash costs more than one login may spend (p=536870912)",
+    ] {
+        assert!(report.contains(expected), "{expected}\n{report}");
+    }
+    // The hash column may not feed another field: it would print hashes.
+    let crossed = import(&db, &[csv.to_str().unwrap(), "--map", "name=password"]);
+    assert_exit(&crossed, 2);
 }

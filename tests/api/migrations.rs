@@ -67,7 +67,7 @@ async fn instances_starting_together_apply_each_migration_once(backend: Backend)
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    assert_eq!(applied_migrations(&db).await, ["1", "2", "3"]);
+    assert_eq!(applied_migrations(&db).await, ["1", "2", "3", "4"]);
     let app = TestApp::spawn_on(db, Settings::new()).await;
     app.register("alice").await;
 }
@@ -133,7 +133,7 @@ async fn a_first_release_database_is_renamed_with_nothing_lost(backend: Backend)
         ] {
             assert!(names.contains(&new.to_owned()), "{new} exists: {names:?}");
         }
-        assert_eq!(applied_migrations(&db).await, ["1", "2", "3"]);
+        assert_eq!(applied_migrations(&db).await, ["1", "2", "3", "4"]);
         assert_eq!(
             db.texts("SELECT id FROM gatehouse_sessions").await,
             ["0193a3e1-0000-7000-8000-0000000000aa"]
@@ -237,7 +237,7 @@ async fn a_migration_cut_short_is_completed_by_the_next_start(backend: Backend) 
     assert!(first.status.success());
     undo_part_of_migration_2(&db).await;
     let app = TestApp::spawn_on(db.clone(), Settings::new().unset("JWT_SECRET")).await;
-    assert_eq!(applied_migrations(&db).await, ["1", "2", "3"]);
+    assert_eq!(applied_migrations(&db).await, ["1", "2", "3", "4"]);
     app.register("alice").await;
     let token = app.login("alice", PASSWORD).await;
     assert_eq!(app.get("/me", &token).await.status(), StatusCode::OK);
@@ -272,7 +272,7 @@ async fn a_lease_left_by_a_dead_instance_lapses(backend: Backend) {
         started.elapsed() >= std::time::Duration::from_millis(900),
         "it waited for the lease"
     );
-    assert_eq!(applied_migrations(&db).await, ["1", "2", "3"]);
+    assert_eq!(applied_migrations(&db).await, ["1", "2", "3", "4"]);
     assert!(
         db.texts("SELECT holder FROM gatehouse_migration_lock")
             .await
