@@ -198,27 +198,23 @@ async fn import_users(
         Ok(state) => state,
         Err(e) => return failed(&e),
     };
-    let (report, stopped) = match import::run(&state.store, options).await {
-        Ok(report) => (report, None),
-        Err(import::ImportError::Stopped { report, cause }) => (*report, Some(cause)),
-        Err(e) => return failed(&e),
+    let outcome = import::run(&state.store, options).await;
+    // A run that stopped part way imported rows too: both are audited.
+    let report: &import::Report = match &outcome {
+        Ok(report) => report,
+        Err(import::ImportError::Stopped { report, .. }) => report,
+        Err(e) => return failed(e),
     };
     let event = Event::new(Kind::UsersImported).detail(report.audit_detail(source_kind));
     let audited = audit::record(&state, event, &ClientInfo::default()).await;
-    if let Some(cause) = stopped {
-        return failed(&format_args!(
-            "stopped after {} rows were imported: {cause}; running the same import \
-             again adds the rest",
-            report.imported
-        ));
-    }
-    if let Err(e) = audited {
-        return failed(&format_args!(
+    match (outcome, audited) {
+        (Err(stopped), _) => failed(&stopped),
+        (Ok(report), Err(e)) => failed(&format_args!(
             "{} rows were imported, but the users_imported audit event was not written: {e}",
             report.imported
-        ));
+        )),
+        (Ok(report), Ok(())) => print_report(&report, &destination),
     }
-    print_report(&report, &destination)
 }
 
 /// Prints the report and gives the import's exit status: 0 when every row

@@ -6,7 +6,8 @@
 //! except the password rules: the password is not known, and a legacy
 //! password keeps working until it is changed. Rows are never altered to
 //! fit: a row that breaks a rule is rejected with its reasons. A row whose
-//! username or email already belongs to an account is left alone, so
+//! username or email already belongs to an account, or was imported
+//! before (its account may since be deleted or renamed), is left alone, so
 //! importing twice adds nothing.
 
 mod dates;

@@ -1,7 +1,8 @@
 //! Where `import-users` reads accounts from: a table in a MySQL, SQLite or
 //! PostgreSQL database, a CSV file with a header row, or a JSON Lines file.
-//! Whatever the source, it is read whole, as text, before anything is
-//! written: a source that cannot be read imports nothing.
+//! Whatever the source, the columns the fields are read from are read
+//! whole, as text, before anything is written: a source that cannot be
+//! read imports nothing, and a value that is not text rejects only its row.
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -198,32 +199,78 @@ where
     }
 }
 
-/// The query that reads the columns `used` of `table`, each through
-/// `as_text`, in the order of the table's `id` column when it has one (so
-/// "the first row wins" means the oldest account).
-fn select_as_text(
-    columns: &[String],
-    used: &[usize],
-    table: &str,
-    quote: fn(&str) -> String,
-    as_text: &dyn Fn(usize, String) -> String,
-) -> sqlx::AssertSqlSafe<String> {
-    let values: Vec<String> = used
-        .iter()
-        .map(|&i| as_text(i, quote(&columns[i])))
-        .collect();
-    let order = columns
-        .iter()
-        .find(|c| c.eq_ignore_ascii_case("id"))
-        .map(|id| format!(" ORDER BY {}", quote(id)))
-        .unwrap_or_default();
-    // Safe: the names are the ones the database's catalog listed for a
-    // table of that name, each quoted for its dialect.
-    sqlx::AssertSqlSafe(format!(
-        "SELECT {} FROM {}{order}",
-        values.join(", "),
-        quote(table)
-    ))
+/// What to read from a table: the fields' mapping over its columns, the
+/// columns some field is read from, and the query that reads them.
+struct Plan {
+    columns: Vec<String>,
+    mapping: Mapping,
+    used: Vec<usize>,
+    query: String,
+}
+
+impl Plan {
+    /// Maps the fields onto `columns` (the catalog's list for `table`;
+    /// none means there is no such table) and writes the query that reads
+    /// the mapped ones, each through `as_text`, in the order of the table's
+    /// `id` column when it has one (so "the first row wins" means the
+    /// oldest account).
+    fn new(
+        columns: Vec<String>,
+        table: &str,
+        choices: &[ColumnChoice],
+        quote: fn(&str) -> String,
+        as_text: &dyn Fn(usize, String) -> String,
+    ) -> Result<Self, SourceError> {
+        if columns.is_empty() {
+            return Err(unreadable(format!(
+                "the source has no table {table} (name another with --table)"
+            )));
+        }
+        let mapping = Mapping::resolve(&columns, choices)?;
+        let used = mapping.columns_used();
+        let values: Vec<String> = used
+            .iter()
+            .map(|&i| as_text(i, quote(&columns[i])))
+            .collect();
+        let order = columns
+            .iter()
+            .find(|c| c.eq_ignore_ascii_case("id"))
+            .map(|id| format!(" ORDER BY {}", quote(id)))
+            .unwrap_or_default();
+        let query = format!("SELECT {} FROM {}{order}", values.join(", "), quote(table));
+        Ok(Self {
+            columns,
+            mapping,
+            used,
+            query,
+        })
+    }
+
+    fn query(&self) -> sqlx::AssertSqlSafe<&str> {
+        // Safe: the names are the ones the database's catalog listed for a
+        // table of that name, each quoted for its dialect.
+        sqlx::AssertSqlSafe(&self.query)
+    }
+
+    /// The table, each selected value decoded by `cell(row, index in the
+    /// query, column)`.
+    fn table<R>(self, rows: &[R], cell: impl Fn(&R, usize, usize) -> Cell) -> Table {
+        let rows = rows
+            .iter()
+            .map(|row| {
+                let mut cells = vec![Cell::Missing; self.columns.len()];
+                for (at, &column) in self.used.iter().enumerate() {
+                    cells[column] = cell(row, at, column);
+                }
+                cells
+            })
+            .collect();
+        Table {
+            columns: self.columns,
+            mapping: self.mapping,
+            rows,
+        }
+    }
 }
 
 /// MySQL quotes names with backticks, doubled inside.
@@ -235,12 +282,6 @@ fn backticked(name: &str) -> String {
 /// a PostgreSQL table named `user` is that table, not the keyword.
 fn double_quoted(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-fn no_table(table: &str) -> SourceError {
-    unreadable(format!(
-        "the source has no table {table} (name another with --table)"
-    ))
 }
 
 fn query_failed(e: sqlx::Error) -> SourceError {
@@ -275,44 +316,27 @@ async fn read_mysql(
     .fetch_all(&mut conn)
     .await
     .map_err(query_failed)?;
-    if described.is_empty() {
-        return Err(no_table(table));
-    }
     let (columns, types): (Vec<String>, Vec<String>) = described.into_iter().unzip();
-    let mapping = Mapping::resolve(&columns, choices)?;
-    let used = mapping.columns_used();
-    let binary: Vec<bool> = used.iter().map(|&i| is_binary(&types[i])).collect();
-    let query = select_as_text(&columns, &used, table, backticked, &|i, c| {
-        if is_binary(&types[i]) {
-            c
+    let binary = |column: usize| is_binary(&types[column]);
+    let plan = Plan::new(columns, table, choices, backticked, &|column, name| {
+        if binary(column) {
+            name
         } else {
-            format!("CAST({c} AS CHAR)")
+            format!("CAST({name} AS CHAR)")
         }
-    });
-    let rows = sqlx::query(query)
+    })?;
+    let rows = sqlx::query(plan.query())
         .fetch_all(&mut conn)
         .await
         .map_err(query_failed)?;
     let _ = conn.close().await;
-    let rows = rows
-        .iter()
-        .map(|row| {
-            let mut cells = vec![Cell::Missing; columns.len()];
-            for (at, (&column, &bytes)) in used.iter().zip(&binary).enumerate() {
-                cells[column] = if bytes {
-                    bytes_cell(row.try_get::<Option<Vec<u8>>, _>(at))
-                } else {
-                    text_cell(row.try_get::<Option<String>, _>(at))
-                };
-            }
-            cells
-        })
-        .collect();
-    Ok(Table {
-        columns,
-        mapping,
-        rows,
-    })
+    Ok(plan.table(&rows, |row, at, column| {
+        if binary(column) {
+            bytes_cell(row.try_get(at))
+        } else {
+            text_cell(row.try_get(at))
+        }
+    }))
 }
 
 async fn read_postgres(
@@ -330,20 +354,15 @@ async fn read_postgres(
     .fetch_all(&mut conn)
     .await
     .map_err(query_failed)?;
-    if columns.is_empty() {
-        return Err(no_table(table));
-    }
-    let mapping = Mapping::resolve(&columns, choices)?;
-    let used = mapping.columns_used();
-    let query = select_as_text(&columns, &used, table, double_quoted, &|_, c| {
-        format!("{c}::text")
-    });
-    let rows = sqlx::query(query)
+    let plan = Plan::new(columns, table, choices, double_quoted, &|_, name| {
+        format!("{name}::text")
+    })?;
+    let rows = sqlx::query(plan.query())
         .fetch_all(&mut conn)
         .await
         .map_err(query_failed)?;
     let _ = conn.close().await;
-    Ok(text_table(columns, mapping, &used, &rows))
+    Ok(plan.table(&rows, |row, at, _| text_cell(row.try_get(at))))
 }
 
 async fn read_sqlite(
@@ -357,20 +376,15 @@ async fn read_sqlite(
         .fetch_all(&mut conn)
         .await
         .map_err(query_failed)?;
-    if columns.is_empty() {
-        return Err(no_table(table));
-    }
-    let mapping = Mapping::resolve(&columns, choices)?;
-    let used = mapping.columns_used();
-    let query = select_as_text(&columns, &used, table, double_quoted, &|_, c| {
-        format!("CAST({c} AS TEXT)")
-    });
-    let rows = sqlx::query(query)
+    let plan = Plan::new(columns, table, choices, double_quoted, &|_, name| {
+        format!("CAST({name} AS TEXT)")
+    })?;
+    let rows = sqlx::query(plan.query())
         .fetch_all(&mut conn)
         .await
         .map_err(query_failed)?;
     let _ = conn.close().await;
-    Ok(text_table(columns, mapping, &used, &rows))
+    Ok(plan.table(&rows, |row, at, _| text_cell(row.try_get(at))))
 }
 
 fn text_cell(value: Result<Option<String>, sqlx::Error>) -> Cell {
@@ -390,30 +404,6 @@ fn bytes_cell(value: Result<Option<Vec<u8>>, sqlx::Error>) -> Cell {
         ),
         Ok(None) => Cell::Missing,
         Err(e) => text_cell(Err(e)),
-    }
-}
-
-/// Places rows whose selected columns (`used`) were all cast to text.
-fn text_table<R>(columns: Vec<String>, mapping: Mapping, used: &[usize], rows: &[R]) -> Table
-where
-    R: sqlx::Row,
-    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    usize: sqlx::ColumnIndex<R>,
-{
-    let rows = rows
-        .iter()
-        .map(|row| {
-            let mut cells = vec![Cell::Missing; columns.len()];
-            for (at, &column) in used.iter().enumerate() {
-                cells[column] = text_cell(row.try_get::<Option<String>, _>(at));
-            }
-            cells
-        })
-        .collect();
-    Table {
-        columns,
-        mapping,
-        rows,
     }
 }
 
