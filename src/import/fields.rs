@@ -1,7 +1,17 @@
 //! Which source column each account field is read from: the column of the
 //! field's own name unless `--map FIELD=COLUMN` says otherwise.
 
-use super::source::{Cell, SourceError};
+/// One value of a source row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cell {
+    /// SQL NULL, a missing JSON key, an empty CSV cell, or a column no
+    /// field is read from.
+    Missing,
+    Text(String),
+    /// A value that is not text (invalid UTF-8, a JSON array or object):
+    /// the row is rejected with this reason, the rest of the source is not.
+    Unreadable(String),
+}
 
 /// An account field an import can fill.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,7 +111,7 @@ impl Mapping {
     /// with neither a username nor an email column, and a hash column that
     /// another field would read too (the hashes would end up in names, or in
     /// the report's reasons).
-    pub fn resolve(names: &[String], choices: &[ColumnChoice]) -> Result<Self, SourceError> {
+    pub fn resolve(names: &[String], choices: &[ColumnChoice]) -> Result<Self, String> {
         let find = |name: &str| {
             names
                 .iter()
@@ -116,42 +126,42 @@ impl Mapping {
                 Some(ColumnChoice {
                     column: Some(name), ..
                 }) => Some(find(name).ok_or_else(|| {
-                    SourceError(format!(
+                    format!(
                         "--map {}={name}: the source has no column {name} (its columns: {})",
                         field.as_str(),
                         names.join(", ")
-                    ))
+                    )
                 })?),
                 None => field.default_columns().iter().find_map(|name| find(name)),
             };
         }
         let mapping = Self { columns };
         if mapping.column(Field::PasswordHash).is_none() {
-            return Err(SourceError(format!(
+            return Err(format!(
                 "the source has no password hash column (none of password_hash, \
                  hashed_password, password; its columns: {}): name it with \
                  --map password_hash=COLUMN",
                 names.join(", ")
-            )));
+            ));
         }
         if mapping.column(Field::Username).is_none() && mapping.column(Field::Email).is_none() {
-            return Err(SourceError(format!(
+            return Err(format!(
                 "the source has neither a username nor an email column (its columns: {}): \
                  name one with --map username=COLUMN or --map email=COLUMN",
                 names.join(", ")
-            )));
+            ));
         }
         let hashes = mapping.column(Field::PasswordHash);
         if let Some(field) = Field::ALL
             .into_iter()
             .find(|&f| f != Field::PasswordHash && mapping.column(f) == hashes)
         {
-            return Err(SourceError(format!(
+            return Err(format!(
                 "{} would be read from the password hash column; map it to another \
                  column, or to none with --map {}=",
                 field.as_str(),
                 field.as_str()
-            )));
+            ));
         }
         Ok(mapping)
     }
@@ -247,19 +257,19 @@ mod tests {
     #[test]
     fn refuses_what_it_cannot_import() {
         let no_hash = Mapping::resolve(&table(&["username", "pw"]), &[]).unwrap_err();
-        assert!(no_hash.0.contains("--map password_hash="), "{no_hash}");
+        assert!(no_hash.contains("--map password_hash="), "{no_hash}");
         let no_identity = Mapping::resolve(&table(&["id", "password"]), &[]).unwrap_err();
-        assert!(no_identity.0.contains("neither"), "{no_identity}");
+        assert!(no_identity.contains("neither"), "{no_identity}");
         let no_column =
             Mapping::resolve(&table(&["username", "password"]), &choices(&["email=mail"]))
                 .unwrap_err();
-        assert!(no_column.0.contains("no column mail"), "{no_column}");
+        assert!(no_column.contains("no column mail"), "{no_column}");
         let hash_as_name = Mapping::resolve(
             &table(&["username", "password"]),
             &choices(&["name=password"]),
         )
         .unwrap_err();
-        assert!(hash_as_name.0.contains("--map name="), "{hash_as_name}");
+        assert!(hash_as_name.contains("--map name="), "{hash_as_name}");
         assert!("nickname=x".parse::<ColumnChoice>().is_err());
         assert!("username".parse::<ColumnChoice>().is_err());
     }

@@ -24,8 +24,7 @@ pub use source::{Source, SourceError};
 use crate::auth::legacy;
 use crate::domain::{DisplayName, Email, FieldError, Role, Username};
 use crate::store::{NewUser, Store, StoreError};
-use fields::Mapping;
-use source::Cell;
+use fields::{Cell, Mapping};
 
 /// The longest hash the `password_hash` column holds.
 const MAX_HASH_LENGTH: usize = 255;

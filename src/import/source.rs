@@ -14,7 +14,7 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 
-use super::fields::{ColumnChoice, Mapping};
+use super::fields::{Cell, ColumnChoice, Mapping};
 
 /// How long a database source may take to answer the connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -48,18 +48,6 @@ pub enum Source {
     },
     Csv(PathBuf),
     JsonLines(PathBuf),
-}
-
-/// One value of a source row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Cell {
-    /// SQL NULL, a missing JSON key, an empty CSV cell, or a column no
-    /// field is read from.
-    Missing,
-    Text(String),
-    /// A value that is not text (invalid UTF-8, a JSON array or object):
-    /// the row is rejected with this reason, the rest of the source is not.
-    Unreadable(String),
 }
 
 /// A source read whole: its column names, the columns the fields are read
@@ -226,7 +214,7 @@ impl Plan {
                 "the source has no table {table} (name another with --table)"
             )));
         }
-        let mapping = Mapping::resolve(&columns, choices)?;
+        let mapping = Mapping::resolve(&columns, choices).map_err(SourceError)?;
         let used = mapping.columns_used();
         let values: Vec<String> = used
             .iter()
@@ -419,7 +407,7 @@ fn read_csv(path: &std::path::Path, choices: &[ColumnChoice]) -> Result<Table, S
         .iter()
         .map(str::to_owned)
         .collect();
-    let mapping = Mapping::resolve(&columns, choices)?;
+    let mapping = Mapping::resolve(&columns, choices).map_err(SourceError)?;
     let used = mapping.columns_used();
     let mut rows = Vec::new();
     // Byte records: a cell that is not UTF-8 rejects its row if a field is
@@ -463,7 +451,7 @@ fn read_json_lines(path: &std::path::Path, choices: &[ColumnChoice]) -> Result<T
         }
         objects.push(object);
     }
-    let mapping = Mapping::resolve(&columns, choices)?;
+    let mapping = Mapping::resolve(&columns, choices).map_err(SourceError)?;
     let used = mapping.columns_used();
     let rows = objects
         .into_iter()
