@@ -208,7 +208,13 @@ async fn import_users(
     let event = Event::new(Kind::UsersImported).detail(report.audit_detail(source_kind));
     let audited = audit::record(&state, event, &ClientInfo::default()).await;
     match (outcome, audited) {
-        (Err(stopped), _) => failed(&stopped),
+        (Err(stopped), _) => {
+            // What was done before the stop, rejections included.
+            if let import::ImportError::Stopped { report, .. } = &stopped {
+                print_report(report, &destination);
+            }
+            failed(&stopped)
+        }
         (Ok(report), Err(e)) => failed(&format_args!(
             "{} rows were imported, but the users_imported audit event was not written: {e}",
             report.imported

@@ -203,8 +203,11 @@ pub fn scheme_of(stored: &str) -> Result<&'static str, Refused> {
     let (Some(salt), Some(_)) = (parsed.salt, parsed.hash) else {
         return Err(Refused::Malformed("argon2"));
     };
+    // The argon2 crate verifies with salts of 8 bytes or more only.
     let mut salt_bytes = [0u8; 64];
-    salt.decode_b64(&mut salt_bytes).map_err(malformed)?;
+    if salt.decode_b64(&mut salt_bytes).map_err(malformed)?.len() < 8 {
+        return Err(Refused::Malformed("argon2"));
+    }
     Ok(match algorithm {
         argon2::Algorithm::Argon2d => "argon2d",
         argon2::Algorithm::Argon2i => "argon2i",
@@ -218,6 +221,20 @@ const MAX_ARGON2_LANES: u32 = 255;
 
 /// The parameters of an argon2 PHC string, within the cost limits.
 pub fn argon2_params(parsed: &argon2::PasswordHash) -> Result<argon2::Params, Refused> {
+    // A name given twice would be checked here by its first value and used
+    // by the argon2 crate by its last: refused.
+    let names: Vec<&str> = parsed
+        .params
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if names
+        .iter()
+        .enumerate()
+        .any(|(i, name)| names[..i].contains(name))
+    {
+        return Err(Refused::Malformed("argon2"));
+    }
     let number = |name: &str| parsed.params.get_decimal(name);
     if let (Some(memory_kib), Some(passes)) = (number("m"), number("t")) {
         check_argon2_cost(memory_kib, passes)?;
@@ -233,10 +250,11 @@ pub fn argon2_params(parsed: &argon2::PasswordHash) -> Result<argon2::Params, Re
     Ok(params)
 }
 
-/// The argon2 version a PHC string names: 0x13 when it names none, as the
-/// reference implementation assumes; an unknown one is malformed.
+/// The argon2 version a PHC string names: 0x10 when it names none, as the
+/// reference implementation (and so argon2-cffi and passlib) reads strings
+/// written before versions were; an unknown one is malformed.
 pub fn argon2_version(parsed: &argon2::PasswordHash) -> Result<argon2::Version, Refused> {
-    parsed.version.map_or(Ok(argon2::Version::V0x13), |v| {
+    parsed.version.map_or(Ok(argon2::Version::V0x10), |v| {
         argon2::Version::try_from(v).map_err(|_| Refused::Malformed("argon2"))
     })
 }
@@ -327,6 +345,25 @@ fn parse_werkzeug_scrypt(rest: &str) -> Result<LegacyHash, Refused> {
     })
 }
 
+/// Whether `text` is bcrypt's base64 (`./A-Za-z0-9`) with the spare low
+/// bits of its last character zero, as bcrypt writes it and the bcrypt
+/// crate insists when it verifies: 22 salt characters carry 16 bytes, 31
+/// digest characters 23.
+fn bcrypt_base64_is_canonical(text: &str) -> bool {
+    const ALPHABET: &[u8] = b"./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let indexes: Option<Vec<usize>> = text
+        .bytes()
+        .map(|b| ALPHABET.iter().position(|&a| a == b))
+        .collect();
+    let Some(indexes) = indexes else {
+        return false;
+    };
+    let spare_bits = (text.len() * 6) % 8;
+    indexes
+        .last()
+        .is_some_and(|last| last % (1 << spare_bits) == 0)
+}
+
 fn parse_bcrypt(stored: &str) -> Result<LegacyHash, Refused> {
     const SCHEME: &str = "bcrypt";
     // `$2b$12$` + 22 characters of salt + 31 of hash.
@@ -345,8 +382,7 @@ fn parse_bcrypt(stored: &str) -> Result<LegacyHash, Refused> {
     }
     // The bcrypt crate reads the salt and hash; a string it cannot read, or
     // one outside bcrypt's alphabet, is malformed, not a wrong password.
-    let bcrypt_alphabet = |b: u8| b.is_ascii_alphanumeric() || b == b'.' || b == b'/';
-    if !stored.as_bytes()[7..].iter().all(|&b| bcrypt_alphabet(b)) {
+    if !bcrypt_base64_is_canonical(&stored[7..29]) || !bcrypt_base64_is_canonical(&stored[29..]) {
         return Err(Refused::Malformed(SCHEME));
     }
     stored
@@ -505,6 +541,12 @@ mod tests {
             "$argon2id$v=99$m=4096,t=2,p=2$c29tZXNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".to_owned(),
             format!("scrypt:65536:1:1$salt${}", "00".repeat(64)),
             format!("$2b$06${}", "!".repeat(53)),
+            // Spare bits set in the salt's or the digest's last character.
+            "$2b$06$9cGybIauiGOaiIPsIt3p3PgwS/y5zMWw7eaw4Dr/bzHf5RYLJLX.C".to_owned(),
+            "$2b$06$9cGybIauiGOaiIPsIt3p3OgwS/y5zMWw7eaw4Dr/bzHf5RYLJLX.D".to_owned(),
+            // A salt under 8 bytes; a parameter given twice.
+            "$argon2id$v=19$m=1024,t=1,p=1$c2FsdA$0/AI/VyZ98JdEs3B1qr72Q".to_owned(),
+            "$argon2id$v=19$m=4096,t=2,p=1,p=536870912$c2FsdHNhbHRzYWx0$zg63YAcgCbVpYZTV6a36Vbq8OsCCT2UQWoqn+5I187c".to_owned(),
         ];
         for stored in &never {
             assert!(

@@ -342,6 +342,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_hash_without_a_version_is_read_as_version_0x10() {
+        // Verified as true by libargon2 (argon2-cffi) and passlib, which read
+        // a string without `v=` as the first version.
+        let stored =
+            "$argon2i$m=4096,t=2,p=1$c2FsdHNhbHRzYWx0$8hNPFHj2gtHa04Od7ICs8mO0jsMU+apeTYvP2wJNpLM";
+        let hasher = hasher(1, Duration::from_secs(5)).await;
+        assert!(
+            hasher
+                .verify(&password("Correct horse 1"), Some(stored))
+                .await
+                .unwrap()
+        );
+        let with_v19 = stored.replace("$m=", "$v=19$m=");
+        assert!(
+            !hasher
+                .verify(&password("Correct horse 1"), Some(&with_v19))
+                .await
+                .unwrap()
+        );
+    }
+
+    #[tokio::test]
     async fn hashes_are_standard_argon2id_both_ways() {
         let hasher = hasher(1, Duration::from_secs(5)).await;
         // Ours verify with the argon2 crate's own verifier …

@@ -112,11 +112,21 @@ impl Mapping {
     /// another field would read too (the hashes would end up in names, or in
     /// the report's reasons).
     pub fn resolve(names: &[String], choices: &[ColumnChoice]) -> Result<Self, String> {
-        let find = |name: &str| {
-            names
+        // Column names ignore case; two that differ only in case (or a name
+        // given twice) leave it unknown which one is meant.
+        let find = |name: &str| -> Result<Option<usize>, String> {
+            let mut matching = names
                 .iter()
-                .position(|c| c == name)
-                .or_else(|| names.iter().position(|c| c.eq_ignore_ascii_case(name)))
+                .enumerate()
+                .filter(|(_, c)| c.eq_ignore_ascii_case(name));
+            match (matching.next(), matching.next()) {
+                (Some((i, _)), None) => Ok(Some(i)),
+                (None, _) => Ok(None),
+                (Some((_, first)), Some((_, second))) => Err(format!(
+                    "the source has two columns for {name} ({first} and {second}); \
+                     name one with --map"
+                )),
+            }
         };
         let mut columns = [None; Field::ALL.len()];
         for (slot, field) in columns.iter_mut().zip(Field::ALL) {
@@ -125,14 +135,23 @@ impl Mapping {
                 Some(ColumnChoice { column: None, .. }) => None,
                 Some(ColumnChoice {
                     column: Some(name), ..
-                }) => Some(find(name).ok_or_else(|| {
+                }) => Some(find(name)?.ok_or_else(|| {
                     format!(
                         "--map {}={name}: the source has no column {name} (its columns: {})",
                         field.as_str(),
                         names.join(", ")
                     )
                 })?),
-                None => field.default_columns().iter().find_map(|name| find(name)),
+                None => {
+                    let mut found = None;
+                    for name in field.default_columns() {
+                        if let Some(column) = find(name)? {
+                            found = Some(column);
+                            break;
+                        }
+                    }
+                    found
+                }
             };
         }
         let mapping = Self { columns };
@@ -264,6 +283,9 @@ mod tests {
             Mapping::resolve(&table(&["username", "password"]), &choices(&["email=mail"]))
                 .unwrap_err();
         assert!(no_column.contains("no column mail"), "{no_column}");
+        let twice =
+            Mapping::resolve(&table(&["username", "email", "Email", "password"]), &[]).unwrap_err();
+        assert!(twice.contains("two columns for email"), "{twice}");
         let hash_as_name = Mapping::resolve(
             &table(&["username", "password"]),
             &choices(&["name=password"]),

@@ -4,6 +4,7 @@
 //! whole, as text, before anything is written: a source that cannot be
 //! read imports nothing, and a value that is not text rejects only its row.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -334,23 +335,37 @@ async fn read_postgres(
 ) -> Result<Table, SourceError> {
     let options = options.clone().options([("TimeZone", "UTC")]);
     let mut conn: PgConnection = connect(PgConnection::connect_with(&options)).await?;
-    let columns: Vec<String> = sqlx::query_scalar(
-        "SELECT column_name::text FROM information_schema.columns \
+    let described: Vec<(String, String)> = sqlx::query_as(
+        "SELECT column_name::text, data_type::text FROM information_schema.columns \
          WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
     )
     .bind(table)
     .fetch_all(&mut conn)
     .await
     .map_err(query_failed)?;
-    let plan = Plan::new(columns, table, choices, double_quoted, &|_, name| {
-        format!("{name}::text")
+    let (columns, types): (Vec<String>, Vec<String>) = described.into_iter().unzip();
+    // `bytea` is read as bytes, which must be UTF-8 (as text it would be
+    // written in hex).
+    let binary = |column: usize| types[column] == "bytea";
+    let plan = Plan::new(columns, table, choices, double_quoted, &|column, name| {
+        if binary(column) {
+            name
+        } else {
+            format!("{name}::text")
+        }
     })?;
     let rows = sqlx::query(plan.query())
         .fetch_all(&mut conn)
         .await
         .map_err(query_failed)?;
     let _ = conn.close().await;
-    Ok(plan.table(&rows, |row, at, _| text_cell(row.try_get(at))))
+    Ok(plan.table(&rows, |row, at, column| {
+        if binary(column) {
+            bytes_cell(row.try_get(at))
+        } else {
+            text_cell(row.try_get(at))
+        }
+    }))
 }
 
 async fn read_sqlite(
@@ -437,6 +452,7 @@ fn read_json_lines(path: &std::path::Path, choices: &[ColumnChoice]) -> Result<T
     let text = std::fs::read_to_string(path)
         .map_err(|e| unreadable(format!("cannot read {}: {e}", path.display())))?;
     let mut columns: Vec<String> = Vec::new();
+    let mut known: HashSet<String> = HashSet::new();
     let mut objects = Vec::new();
     for (n, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -445,7 +461,7 @@ fn read_json_lines(path: &std::path::Path, choices: &[ColumnChoice]) -> Result<T
         let at = || format!("{} line {}", path.display(), n + 1);
         let object = json_object(line).map_err(|why| unreadable(format!("{}: {why}", at())))?;
         for (key, _) in &object {
-            if !columns.contains(key) {
+            if known.insert(key.clone()) {
                 columns.push(key.clone());
             }
         }
@@ -495,8 +511,9 @@ fn json_object(line: &str) -> Result<Vec<(String, serde_json::Value)>, String> {
 
         fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
             let mut pairs: Vec<(String, serde_json::Value)> = Vec::new();
+            let mut seen: HashSet<String> = HashSet::new();
             while let Some((key, value)) = map.next_entry::<String, serde_json::Value>()? {
-                if pairs.iter().any(|(k, _)| *k == key) {
+                if !seen.insert(key.clone()) {
                     return Err(M::Error::custom(format!("the key {key:?} is given twice")));
                 }
                 pairs.push((key, value));

@@ -592,7 +592,8 @@ mod from_postgres {
         let mut conn = sqlx::PgConnection::connect(&source).await.unwrap();
         sqlx::raw_sql(
             "CREATE TABLE \"user\" (id SERIAL PRIMARY KEY, username VARCHAR(80) UNIQUE NOT NULL, \
-             email VARCHAR(120), password_hash VARCHAR(255), created_at TIMESTAMPTZ)",
+             email VARCHAR(120), password_hash VARCHAR(255), created_at TIMESTAMPTZ, \
+             hash_bytes BYTEA)",
         )
         .execute(&mut conn)
         .await
@@ -603,8 +604,8 @@ mod from_postgres {
             ("Gina", "other@example.com", "bcrypt-2b"),
         ] {
             sqlx::query(
-                "INSERT INTO \"user\" (username, email, password_hash, created_at) \
-                 VALUES ($1, $2, $3, '2024-05-01 14:30:00+02')",
+                "INSERT INTO \"user\" (username, email, password_hash, created_at, hash_bytes) \
+                 VALUES ($1, $2, $3, '2024-05-01 14:30:00+02', convert_to($3, 'UTF8'))",
             )
             .bind(username)
             .bind(email)
@@ -627,6 +628,19 @@ mod from_postgres {
         assert!(stdout(&imported).contains("table user of the PostgreSQL database"));
         let again = import(&db, &[&source, "--table", "user"]);
         assert_eq!(count(&again, "already present"), 2);
+        // A bytea column is read as the bytes it holds.
+        let other = TestDatabase::create(backend).await;
+        let from_bytes = import(
+            &other,
+            &[
+                &source,
+                "--table",
+                "user",
+                "--map",
+                "password_hash=hash_bytes",
+            ],
+        );
+        assert_eq!(count(&from_bytes, "imported"), 2, "{}", stdout(&from_bytes));
 
         let app = TestApp::spawn_on(db.clone(), Settings::new()).await;
         for username in ["gina", "hal"] {
