@@ -205,7 +205,8 @@ async fn import_users(
         Err(import::ImportError::Stopped { report, .. }) => report,
         Err(e) => return failed(e),
     };
-    let event = Event::new(Kind::UsersImported).detail(report.audit_detail(source_kind));
+    let event =
+        Event::new(Kind::UsersImported).detail(report.audit_detail(source_kind, outcome.is_ok()));
     let audited = audit::record(&state, event, &ClientInfo::default()).await;
     match (outcome, audited) {
         (Err(stopped), _) => {

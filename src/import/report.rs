@@ -28,9 +28,13 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn audit_detail(&self, source_kind: &str) -> serde_json::Value {
+    /// The `users_imported` event's detail: counts only, never a name or
+    /// the source's URL. `completed` is false for a run that stopped part
+    /// way.
+    pub fn audit_detail(&self, source_kind: &str, completed: bool) -> serde_json::Value {
         serde_json::json!({
             "source": source_kind,
+            "completed": completed,
             "rows_read": self.rows_read,
             "schemes": self.schemes,
             "imported": self.imported,

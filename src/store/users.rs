@@ -151,12 +151,7 @@ fn like_prefix(prefix: &str) -> String {
 impl Store {
     #[tracing::instrument(skip_all)]
     pub async fn insert_user(&self, new: NewUser<'_>) -> StoreResult<User> {
-        match self.insert_user_row(&new, &[]).await {
-            Err(StoreError::EmailTaken) => {
-                Err(self.name_or_email_taken(new.username_key, None).await)
-            }
-            inserted => inserted,
-        }
+        self.insert_reporting_name_first(&new, &[]).await
     }
 
     /// Which of a taken username and a taken email to report when the
@@ -195,7 +190,17 @@ impl Store {
     #[tracing::instrument(skip_all)]
     pub async fn insert_imported_user(&self, new: NewUser<'_>) -> StoreResult<User> {
         let digests = import_digests(new.username_key, new.email_key);
-        match self.insert_user_row(&new, &digests).await {
+        self.insert_reporting_name_first(&new, &digests).await
+    }
+
+    /// [`Store::insert_user_row`], reporting a taken username before a
+    /// taken email (see [`Store::name_or_email_taken`]).
+    async fn insert_reporting_name_first(
+        &self,
+        new: &NewUser<'_>,
+        imported: &[String],
+    ) -> StoreResult<User> {
+        match self.insert_user_row(new, imported).await {
             Err(StoreError::EmailTaken) => {
                 Err(self.name_or_email_taken(new.username_key, None).await)
             }

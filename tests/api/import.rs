@@ -277,6 +277,7 @@ async fn the_flask_table_beside_gatehouse_moves_in_and_stays_untouched(backend: 
     assert_eq!(detail["imported"], good);
     assert_eq!(detail["rejected"], 5);
     assert_eq!(detail["source"], backend_kind(backend));
+    assert_eq!(detail["completed"], true);
 }
 
 fn backend_kind(backend: Backend) -> &'static str {
