@@ -10,7 +10,6 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::Connection as _;
-use sqlx::Row as _;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
@@ -188,10 +187,18 @@ where
     }
 }
 
+/// A column as the database's catalog lists it: its name, and whether it
+/// holds bytes (read as they are, and held to UTF-8) rather than values
+/// cast to text.
+struct Described {
+    name: String,
+    binary: bool,
+}
+
 /// What to read from a table: the fields' mapping over its columns, the
 /// columns some field is read from, and the query that reads them.
 struct Plan {
-    columns: Vec<String>,
+    columns: Vec<Described>,
     mapping: Mapping,
     used: Vec<usize>,
     query: String,
@@ -200,28 +207,36 @@ struct Plan {
 impl Plan {
     /// Maps the fields onto `columns` (the catalog's list for `table`;
     /// none means there is no such table) and writes the query that reads
-    /// the mapped ones, each through `as_text`, in the order of the table's
-    /// `id` column when it has one (so "the first row wins" means the
-    /// oldest account).
+    /// the mapped ones, binary ones as they are and the others through
+    /// `as_text`, in the order of the table's `id` column when it has one
+    /// (so "the first row wins" means the oldest account).
     fn new(
-        columns: Vec<String>,
+        columns: Vec<Described>,
         table: &str,
         choices: &[ColumnChoice],
         quote: fn(&str) -> String,
-        as_text: &dyn Fn(usize, String) -> String,
+        as_text: fn(String) -> String,
     ) -> Result<Self, SourceError> {
         if columns.is_empty() {
             return Err(unreadable(format!(
                 "the source has no table {table} (name another with --table)"
             )));
         }
-        let mapping = Mapping::resolve(&columns, choices).map_err(SourceError)?;
+        let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
+        let mapping = Mapping::resolve(&names, choices).map_err(SourceError)?;
         let used = mapping.columns_used();
         let values: Vec<String> = used
             .iter()
-            .map(|&i| as_text(i, quote(&columns[i])))
+            .map(|&i| {
+                let name = quote(&columns[i].name);
+                if columns[i].binary {
+                    name
+                } else {
+                    as_text(name)
+                }
+            })
             .collect();
-        let order = columns
+        let order = names
             .iter()
             .find(|c| c.eq_ignore_ascii_case("id"))
             .map(|id| format!(" ORDER BY {}", quote(id)))
@@ -241,21 +256,30 @@ impl Plan {
         sqlx::AssertSqlSafe(&self.query)
     }
 
-    /// The table, each selected value decoded by `cell(row, index in the
-    /// query, column)`.
-    fn table<R>(self, rows: &[R], cell: impl Fn(&R, usize, usize) -> Cell) -> Table {
+    /// The table, from the rows [`Plan::query`] returned.
+    fn table<R>(self, rows: &[R]) -> Table
+    where
+        R: sqlx::Row,
+        for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+        for<'r> Option<Vec<u8>>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+        usize: sqlx::ColumnIndex<R>,
+    {
         let rows = rows
             .iter()
             .map(|row| {
                 let mut cells = vec![Cell::Missing; self.columns.len()];
                 for (at, &column) in self.used.iter().enumerate() {
-                    cells[column] = cell(row, at, column);
+                    cells[column] = if self.columns[column].binary {
+                        bytes_cell(row.try_get(at))
+                    } else {
+                        text_cell(row.try_get(at))
+                    };
                 }
                 cells
             })
             .collect();
         Table {
-            columns: self.columns,
+            columns: self.columns.into_iter().map(|c| c.name).collect(),
             mapping: self.mapping,
             rows,
         }
@@ -305,27 +329,22 @@ async fn read_mysql(
     .fetch_all(&mut conn)
     .await
     .map_err(query_failed)?;
-    let (columns, types): (Vec<String>, Vec<String>) = described.into_iter().unzip();
-    let binary = |column: usize| is_binary(&types[column]);
-    let plan = Plan::new(columns, table, choices, backticked, &|column, name| {
-        if binary(column) {
-            name
-        } else {
-            format!("CAST({name} AS CHAR)")
-        }
+    let columns = described
+        .into_iter()
+        .map(|(name, data_type)| Described {
+            binary: is_binary(&data_type),
+            name,
+        })
+        .collect();
+    let plan = Plan::new(columns, table, choices, backticked, |name| {
+        format!("CAST({name} AS CHAR)")
     })?;
     let rows = sqlx::query(plan.query())
         .fetch_all(&mut conn)
         .await
         .map_err(query_failed)?;
     let _ = conn.close().await;
-    Ok(plan.table(&rows, |row, at, column| {
-        if binary(column) {
-            bytes_cell(row.try_get(at))
-        } else {
-            text_cell(row.try_get(at))
-        }
-    }))
+    Ok(plan.table(&rows))
 }
 
 async fn read_postgres(
@@ -343,29 +362,23 @@ async fn read_postgres(
     .fetch_all(&mut conn)
     .await
     .map_err(query_failed)?;
-    let (columns, types): (Vec<String>, Vec<String>) = described.into_iter().unzip();
-    // `bytea` is read as bytes, which must be UTF-8 (as text it would be
-    // written in hex).
-    let binary = |column: usize| types[column] == "bytea";
-    let plan = Plan::new(columns, table, choices, double_quoted, &|column, name| {
-        if binary(column) {
-            name
-        } else {
-            format!("{name}::text")
-        }
+    // `bytea` is read as bytes (as text it would be written in hex).
+    let columns = described
+        .into_iter()
+        .map(|(name, data_type)| Described {
+            binary: data_type == "bytea",
+            name,
+        })
+        .collect();
+    let plan = Plan::new(columns, table, choices, double_quoted, |name| {
+        format!("{name}::text")
     })?;
     let rows = sqlx::query(plan.query())
         .fetch_all(&mut conn)
         .await
         .map_err(query_failed)?;
     let _ = conn.close().await;
-    Ok(plan.table(&rows, |row, at, column| {
-        if binary(column) {
-            bytes_cell(row.try_get(at))
-        } else {
-            text_cell(row.try_get(at))
-        }
-    }))
+    Ok(plan.table(&rows))
 }
 
 async fn read_sqlite(
@@ -374,12 +387,20 @@ async fn read_sqlite(
     choices: &[ColumnChoice],
 ) -> Result<Table, SourceError> {
     let mut conn: SqliteConnection = connect(SqliteConnection::connect_with(options)).await?;
-    let columns: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info(?)")
+    let names: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info(?)")
         .bind(table)
         .fetch_all(&mut conn)
         .await
         .map_err(query_failed)?;
-    let plan = Plan::new(columns, table, choices, double_quoted, &|_, name| {
+    // SQLite casts a blob to text as its bytes, which must be UTF-8.
+    let columns = names
+        .into_iter()
+        .map(|name| Described {
+            name,
+            binary: false,
+        })
+        .collect();
+    let plan = Plan::new(columns, table, choices, double_quoted, |name| {
         format!("CAST({name} AS TEXT)")
     })?;
     let rows = sqlx::query(plan.query())
@@ -387,7 +408,7 @@ async fn read_sqlite(
         .await
         .map_err(query_failed)?;
     let _ = conn.close().await;
-    Ok(plan.table(&rows, |row, at, _| text_cell(row.try_get(at))))
+    Ok(plan.table(&rows))
 }
 
 fn text_cell(value: Result<Option<String>, sqlx::Error>) -> Cell {
